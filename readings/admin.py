@@ -1,0 +1,150 @@
+from datetime import datetime
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Max, Min, QuerySet
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from readings.models import Device, Message, Reading
+
+# Past this many rows the admin shows "more than N" pages instead of counting.
+COUNT_CAP = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows, so a page view never scans a huge table.
+
+    An unfiltered list on PostgreSQL shows the planner's row estimate instead,
+    which is free and close enough for paging.
+    """
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if not queryset.query.where and connections[queryset.db].vendor == "postgresql":
+            with connections[queryset.db].cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [queryset.model._meta.db_table],
+                )
+                row = cursor.fetchone()
+            if row and row[0] > COUNT_CAP:
+                return row[0]
+        return queryset.order_by()[: COUNT_CAP + 1].count()
+
+
+class SpanDatesQuerySet(QuerySet):
+    """datetimes() from the first and last value only: two index look-ups.
+
+    The admin's date hierarchy asks for the distinct years, months or days of
+    the listed rows, a scan of every row; on a big table the periods between
+    the first and the last reading are a fair stand-in (an empty one just
+    lists nothing when picked).
+    """
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        span = self.order_by().aggregate(first=Min(field_name), last=Max(field_name))
+        if span["first"] is None:
+            return []
+        zone = tzinfo or timezone.get_current_timezone()
+        first, last = span["first"].astimezone(zone), span["last"].astimezone(zone)
+        periods, current = [], first.replace(month=1, day=1) if kind == "year" else first
+        if kind == "month":
+            current = first.replace(day=1)
+        current = current.replace(hour=0, minute=0, second=0, microsecond=0)
+        while current <= last:
+            periods.append(current)
+            if kind == "year":
+                current = current.replace(year=current.year + 1)
+            elif kind == "month":
+                year, month = divmod(current.month, 12)
+                current = current.replace(year=current.year + year, month=month + 1)
+            else:
+                current = datetime.fromordinal(current.toordinal() + 1).replace(tzinfo=zone)
+        return periods
+
+
+class SpanDatesChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        return SpanDatesQuerySet(model=queryset.model, query=queryset.query.chain(), using=queryset.db)
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    """Admin for tables of millions of rows: no full counts, no distinct-date scans."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+    def get_changelist(self, request, **kwargs):
+        return SpanDatesChangeList
+
+
+class DeviceForm(forms.ModelForm):
+    class Meta:
+        model = Device
+        fields = ["sigfox_id", "name"]
+
+    def clean_sigfox_id(self):
+        # Callbacks store ids upper-case; one typed here must match them.
+        return self.cleaned_data["sigfox_id"].strip().upper()
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    form = DeviceForm
+    list_display = ["sigfox_id", "name", "first_seen", "last_seen"]
+    list_editable = ["name"]
+    search_fields = ["sigfox_id", "name"]
+    date_hierarchy = "last_seen"
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id ties stored messages to the device: fixed once created.
+        return ["first_seen", "last_seen"] + (["sigfox_id"] if obj else [])
+
+
+class ReadingInline(admin.TabularInline):
+    model = Reading
+    fields = ["quantity", "value"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(BigTableAdmin):
+    list_display = ["time", "device", "sensor", "seq_number", "received_at"]
+    list_filter = ["sensor", "time"]
+    list_select_related = ["device"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "time"
+    raw_id_fields = ["device"]
+    readonly_fields = [
+        "device", "time", "seq_number", "sensor", "body_raw", "content_type", "received_at",
+    ]
+    inlines = [ReadingInline]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Reading)
+class ReadingAdmin(BigTableAdmin):
+    list_display = ["time", "device", "sensor", "quantity", "value"]
+    list_filter = ["quantity", "sensor", "time"]
+    list_select_related = ["device"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "time"
+    raw_id_fields = ["device", "message"]
+    readonly_fields = ["message", "device", "sensor", "quantity", "value", "time"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,90 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from readings.models import Device
+from readings.serializers import HEX_ID
+from readings.services import readings_prune
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise CommandError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise CommandError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete old readings, and the messages left with none. Give --older-than, "
+        "--keep-last or both: with both, a reading goes only when it is older than "
+        "DAYS and not among the N newest of its series."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than", metavar="DAYS", type=str,
+            help="Delete readings taken more than DAYS days ago.",
+        )
+        parser.add_argument(
+            "--keep-last", metavar="N", type=str,
+            help="Keep only the N newest readings of each device/sensor/quantity.",
+        )
+        parser.add_argument(
+            "--device", metavar="ID", help="Only prune this device (its Sigfox id)."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
+        parser.add_argument(
+            "--batch-size", type=str, default="2000",
+            help="Readings deleted per transaction (default 2000).",
+        )
+
+    def handle(self, *args, older_than, keep_last, device, dry_run, batch_size, **options):
+        if older_than is None and keep_last is None:
+            raise CommandError("give --older-than DAYS, --keep-last N, or both")
+        days = positive_int(older_than) if older_than is not None else None
+        keep = positive_int(keep_last) if keep_last is not None else None
+        batch = positive_int(batch_size)
+        if days is not None and days > 36_500:
+            raise CommandError(f"--older-than {days} is more than a century; nothing could be that old")
+        device_id = None
+        if device is not None:
+            device_id = device.strip().upper()
+            if not HEX_ID.fullmatch(device_id) or len(device_id) > 8:
+                raise CommandError(f"--device {device!r} is not a Sigfox id (up to 8 hex characters)")
+            if not Device.objects.filter(sigfox_id=device_id).exists():
+                raise CommandError(f"no device {device_id}")
+
+        verbosity = options["verbosity"]
+
+        def progress(deleted: int) -> None:
+            if verbosity > 1:
+                self.stderr.write(f"  {deleted} readings deleted so far")
+
+        result = readings_prune(
+            older_than=timedelta(days=days) if days is not None else None,
+            keep_last=keep,
+            device_id=device_id,
+            dry_run=dry_run,
+            now=timezone.now(),
+            batch_size=batch,
+            on_batch=progress,
+        )
+        scope = []
+        if days is not None:
+            scope.append(f"older than {days} days")
+        if keep is not None:
+            scope.append(f"beyond the {keep} newest per series")
+        if device_id:
+            scope.append(f"device {device_id}")
+        verb = "Would delete" if dry_run else "Deleted"
+        self.stdout.write(
+            f"{verb} {result.readings} readings and {result.messages} messages "
+            f"({', '.join(scope)})."
+        )

@@ -1,0 +1,117 @@
+"""Body parsers for Sigfox callbacks: JSON, form-encoded, and text/plain holding either.
+
+Each reads at most SIGFOX_MAX_BODY_BYTES and returns a plain dict of strings
+and JSON values, so that the serializer sees one shape whatever the encoding.
+"""
+
+import json
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
+from rest_framework.parsers import BaseParser
+
+# Deeper JSON than this is no callback template; refuse it before recursing.
+MAX_JSON_DEPTH = 32
+MAX_FIELDS = 200
+
+
+class BodyTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body is larger than 64 KiB."
+    default_code = "body_too_large"
+
+
+def read_limited(stream) -> bytes:
+    limit = settings.SIGFOX_MAX_BODY_BYTES
+    if stream is None:
+        return b""
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise BodyTooLarge()
+    return body
+
+
+def decode_text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("Request body is not valid UTF-8.") from None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a valid JSON value")
+
+
+def _check_depth(text: str) -> None:
+    """Refuse deeply nested JSON cheaply, before json.loads recurses into it."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise ParseError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
+        elif char in "]}":
+            depth -= 1
+
+
+def parse_json_text(text: str):
+    if "[" in text[1:] or "{" in text[1:]:
+        _check_depth(text)
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise ParseError(f"Could not parse JSON body: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParseError("Expected a JSON object of callback variables.")
+    if len(data) > MAX_FIELDS:
+        raise ParseError(f"Too many fields (more than {MAX_FIELDS}).")
+    return data
+
+
+def parse_form_text(text: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=MAX_FIELDS
+        )
+    except ValueError as exc:
+        raise ParseError(f"Could not parse form body: {exc}") from None
+    # The last value wins, as in a QueryDict.
+    return dict(pairs)
+
+
+class CallbackJSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return parse_json_text(decode_text(read_limited(stream)))
+
+
+class CallbackFormParser(BaseParser):
+    media_type = "application/x-www-form-urlencoded"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return parse_form_text(decode_text(read_limited(stream)))
+
+
+class CallbackTextParser(BaseParser):
+    """text/plain: the backend sends the template as typed, JSON or form-encoded."""
+
+    media_type = "text/plain"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        text = decode_text(read_limited(stream))
+        if text.lstrip().startswith("{"):
+            return parse_json_text(text)
+        return parse_form_text(text.strip())

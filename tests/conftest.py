@@ -1,0 +1,132 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from readings.models import Device, Message, Reading
+
+TUTORIAL_BODY = '{"device":"1A2B3C","time":"1700000000","temp":21}'
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    # The test client speaks plain HTTP; production's HTTPS redirect is
+    # covered by the deploy-check test.
+    settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture
+def post_json(client):
+    def post(body: str, sensor: str = "1", **extra):
+        return client.post(f"/data/{sensor}", body, content_type="application/json", **extra)
+
+    return post
+
+
+@pytest.fixture
+def stored():
+    """Counts of what is in the database, to assert that nothing was stored."""
+
+    def counts() -> tuple[int, int, int]:
+        return Device.objects.count(), Message.objects.count(), Reading.objects.count()
+
+    return counts
+
+
+def missing_dependency(reason: str):
+    """Skip on a user's machine that lacks a dependency; fail in CI, which must have it."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must provide this: {reason}")
+    pytest.skip(reason)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+
+    def query(self, sql: str):
+        """Run SQL against the served database (its own, not the test database)."""
+        if self.database_url.startswith("sqlite"):
+            import sqlite3
+
+            with sqlite3.connect(self.database_url.removeprefix("sqlite:///")) as db:
+                rows = db.execute(sql).fetchall()
+        else:
+            import psycopg
+
+            with psycopg.connect(self.database_url, autocommit=True) as db:
+                rows = db.execute(sql).fetchall()
+        return rows[0][0] if len(rows) == 1 and len(rows[0]) == 1 else rows
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _server_database(tmp_dir: Path) -> str:
+    """A database of the server's own: a SQLite file, or a fresh PostgreSQL
+    database beside the test one when the suite runs on PostgreSQL."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return f"sqlite:///{tmp_dir / 'served.sqlite3'}"
+    import psycopg
+
+    base, _, _name = url.rpartition("/")
+    name = "sigfoxsite_served"
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        db.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """gunicorn serving the project the way `make run` does, on a free port."""
+    tmp_dir = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}},
+        "SIGFOXSITE_READ_DOT_ENV": "false",
+        "SECRET_KEY": "served-by-the-test-suite-" + "x" * 30,
+        "DATABASE_URL": _server_database(tmp_dir),
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "PUBLIC_DASHBOARD": "true",
+        "TIME_ZONE": "Europe/Paris",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                   cwd=ROOT, env=env, check=True, timeout=120)
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    log_path = tmp_dir / "gunicorn.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [str(gunicorn), "sigfoxsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("gunicorn did not start: " + log_path.read_text()[-2000:])
+            time.sleep(0.2)
+    yield Server(url=url, database_url=env["DATABASE_URL"])
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()

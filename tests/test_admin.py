@@ -1,0 +1,96 @@
+"""The admin pages for devices, messages and readings."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from readings.models import Device, Message, Reading
+from tests.conftest import TUTORIAL_BODY
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def message(post_json):
+    post_json(TUTORIAL_BODY)
+    return Message.objects.get()
+
+
+@pytest.mark.parametrize("model", ["device", "message", "reading"])
+def test_it_lists_each_model(admin_client, message, model):
+    response = admin_client.get(f"/admin/readings/{model}/")
+    assert response.status_code == 200
+    assert "1A2B3C" in response.content.decode()
+
+
+@pytest.mark.parametrize("model", ["device", "message", "reading"])
+def test_it_searches_by_device_id(admin_client, message, post_json, model):
+    post_json('{"device":"BF1327","time":"1700000000","temp":3}')
+    content = admin_client.get(f"/admin/readings/{model}/?q=bf13").content.decode()
+    assert "BF1327" in content
+    assert "1A2B3C" not in content
+
+
+@pytest.mark.parametrize("model", ["message", "reading"])
+def test_it_drills_down_the_date_hierarchy(admin_client, message, model):
+    for query in ["", "?time__year=2023", "?time__year=2023&time__month=11",
+                  "?time__year=2023&time__month=11&time__day=14"]:
+        response = admin_client.get(f"/admin/readings/{model}/{query}")
+        assert response.status_code == 200, query
+        assert "1A2B3C" in response.content.decode(), query
+
+
+def test_it_spans_years_in_the_date_hierarchy(admin_client, post_json):
+    post_json('{"device":"1A2B3C","time":"1300000000","temp":1}')
+    post_json(TUTORIAL_BODY)
+    content = admin_client.get("/admin/readings/reading/").content.decode()
+    assert "?time__year=2011" in content and "?time__year=2023" in content
+
+
+@pytest.mark.parametrize("model", ["message", "reading"])
+def test_it_never_counts_the_whole_table(admin_client, message, model):
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.get(f"/admin/readings/{model}/")
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    # The only count is the capped one: a COUNT over a LIMITed subquery.
+    assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+def test_it_shows_a_message_with_its_readings(admin_client, message):
+    content = admin_client.get(f"/admin/readings/message/{message.pk}/change/").content.decode()
+    assert "temp" in content and "21.0" in content
+    assert "&quot;device&quot;:&quot;1A2B3C&quot;" in content
+
+
+def test_it_renames_a_device(admin_client, message):
+    device = Device.objects.get()
+    response = admin_client.post(
+        f"/admin/readings/device/{device.pk}/change/", {"name": "Kitchen"}
+    )
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.name == "Kitchen"
+
+
+def test_it_keeps_anonymous_users_out(client, message):
+    response = client.get("/admin/readings/reading/")
+    assert response.status_code == 302
+    assert Reading.objects.count() == 1
+
+
+def test_it_adds_a_device_before_it_is_seen(admin_client, post_json):
+    response = admin_client.post("/admin/readings/device/add/", {"sigfox_id": " bf1327 ", "name": "Garage"})
+    assert response.status_code == 302
+    device = Device.objects.get()
+    assert (device.sigfox_id, device.first_seen) == ("BF1327", None)
+    post_json('{"device":"BF1327","time":"1700000000","temp":3}')
+    device.refresh_from_db()
+    assert device.first_seen == device.last_seen is not None
+    assert Device.objects.count() == 1
+
+
+def test_it_rejects_a_bad_device_id_in_the_admin(admin_client):
+    response = admin_client.post("/admin/readings/device/add/", {"sigfox_id": "XYZ", "name": ""})
+    assert response.status_code == 200
+    assert "Up to 8 hexadecimal characters." in response.content.decode()
+    assert not Device.objects.exists()
