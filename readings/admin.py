@@ -9,7 +9,16 @@ from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from readings.models import Device, Message, Reading
+from readings.models import (
+    Acknowledge,
+    Device,
+    DeviceType,
+    Downlink,
+    Message,
+    Reading,
+    Reception,
+    SequenceGap,
+)
 
 # Past this many rows the admin shows "more than N" pages instead of counting.
 COUNT_CAP = 10_000
@@ -88,29 +97,82 @@ class BigTableAdmin(admin.ModelAdmin):
 class DeviceForm(forms.ModelForm):
     class Meta:
         model = Device
-        fields = ["sigfox_id", "name"]
+        fields = [
+            "sigfox_id", "name", "device_type", "payload_config", "downlink_data", "downlink_mode",
+        ]
 
     def clean_sigfox_id(self):
         # Callbacks store ids upper-case; one typed here must match them.
         return self.cleaned_data["sigfox_id"].strip().upper()
 
+    def clean_downlink_data(self):
+        return self.cleaned_data["downlink_data"].strip().lower()
+
+
+class DownlinkInline(admin.TabularInline):
+    model = Downlink
+    fields = ["answered_at", "data", "mode", "acknowledged_at", "info_code", "delivered"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "Downlink history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-answered_at")
+
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     form = DeviceForm
-    list_display = ["sigfox_id", "name", "first_seen", "last_seen"]
+    list_display = ["sigfox_id", "name", "device_type", "first_seen", "last_seen", "downlink_data"]
     list_editable = ["name"]
+    list_filter = ["device_type", "downlink_mode"]
+    list_select_related = ["device_type"]
     search_fields = ["sigfox_id", "name"]
     date_hierarchy = "last_seen"
+    fieldsets = [
+        (None, {"fields": ["sigfox_id", "name", "device_type", "first_seen", "last_seen", "last_seq_number"]}),
+        ("Payload decoding", {"fields": ["payload_config"]}),
+        ("Downlink", {"fields": ["downlink_data", "downlink_mode", "downlink_delivered_at"]}),
+    ]
+    inlines = [DownlinkInline]
 
     def get_readonly_fields(self, request, obj=None):
         # The id ties stored messages to the device: fixed once created.
-        return ["first_seen", "last_seen"] + (["sigfox_id"] if obj else [])
+        fixed = ["first_seen", "last_seen", "last_seq_number", "downlink_delivered_at"]
+        return fixed + (["sigfox_id"] if obj else [])
+
+    def save_model(self, request, obj, form, change):
+        # New downlink data has not been delivered, whatever the old data was.
+        if {"downlink_data", "downlink_mode"} & set(form.changed_data):
+            obj.downlink_delivered_at = None
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(DeviceType)
+class DeviceTypeAdmin(admin.ModelAdmin):
+    list_display = ["sigfox_id", "name", "payload_config", "first_seen"]
+    search_fields = ["sigfox_id", "name"]
+    readonly_fields = ["first_seen"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["first_seen"] + (["sigfox_id"] if obj else [])
+
+
+class ReceptionInline(admin.TabularInline):
+    model = Reception
+    fields = ["station", "rssi", "snr", "duplicate", "received_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
 
 
 class ReadingInline(admin.TabularInline):
     model = Reading
-    fields = ["quantity", "value"]
+    fields = ["quantity", "value", "decoded"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -121,16 +183,25 @@ class ReadingInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(BigTableAdmin):
-    list_display = ["time", "device", "sensor", "seq_number", "received_at"]
-    list_filter = ["sensor", "time"]
+    list_display = ["time", "device", "sensor", "seq_number", "data", "rssi", "snr", "received_at"]
+    list_filter = ["sensor", "ack", "time"]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
-    raw_id_fields = ["device"]
-    readonly_fields = [
-        "device", "time", "seq_number", "sensor", "body_raw", "content_type", "received_at",
+    fieldsets = [
+        (None, {"fields": ["device", "device_type", "time", "seq_number", "sensor", "received_at"]}),
+        ("Payload", {"fields": ["data", "decoded", "downlink_data", "ack", "long_polling"]}),
+        ("Radio", {"fields": [
+            "station", "rssi", "snr", "avg_snr", "lat", "lng", "lqi", "link_quality",
+            "operator_name", "country_code", "fixed_lat", "fixed_lng", "duplicates",
+            "computed_location",
+        ]}),
+        ("As received", {"fields": ["content_type", "body_raw"]}),
     ]
-    inlines = [ReadingInline]
+    inlines = [ReadingInline, ReceptionInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
 
     def has_add_permission(self, request):
         return False
@@ -145,6 +216,47 @@ class ReadingAdmin(BigTableAdmin):
     date_hierarchy = "time"
     raw_id_fields = ["device", "message"]
     readonly_fields = ["message", "device", "sensor", "quantity", "value", "time"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Downlink)
+class DownlinkAdmin(admin.ModelAdmin):
+    list_display = ["answered_at", "device", "data", "mode", "acknowledged_at", "info_code", "delivered"]
+    list_filter = ["delivered", "mode"]
+    list_select_related = ["device"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "answered_at"
+    readonly_fields = ["device", "message", "data", "mode", "answered_at", "acknowledged_at",
+                       "info_code", "delivered"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Acknowledge)
+class AcknowledgeAdmin(admin.ModelAdmin):
+    list_display = ["time", "device", "info_code", "info_meaning", "info_message", "downlink_ack",
+                    "downlink_overusage", "downlink"]
+    list_filter = ["info_meaning", "downlink_ack"]
+    list_select_related = ["device", "downlink"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "time"
+    readonly_fields = ["device", "time", "info_code", "info_meaning", "info_message", "downlink_ack",
+                       "downlink_overusage", "downlink", "body_raw", "received_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SequenceGap)
+class SequenceGapAdmin(admin.ModelAdmin):
+    list_display = ["time", "device", "previous_seq_number", "seq_number", "missing"]
+    list_select_related = ["device"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "time"
+    readonly_fields = ["device", "message", "previous_seq_number", "seq_number", "missing", "time"]
 
     def has_add_permission(self, request):
         return False

@@ -5,6 +5,7 @@ field may arrive as a JSON number, a boolean or a string holding one; the
 fields here accept all of those and turn them into Python values.
 """
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -90,26 +91,173 @@ class EpochSecondsField(serializers.Field):
         return int(value.timestamp())
 
 
-class UplinkSerializer(serializers.Serializer):
-    """A DATA UPLINK callback: device, time, and any number of measured values."""
+class OptionalMixin:
+    """Absent-looking values ("null", "N/A", "") count as not sent."""
 
-    RESERVED = frozenset({"device", "time", "seqNumber", "token"})
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
 
-    device = SigfoxIdField(max_length=8)
+    def validate_empty_values(self, data):
+        if data is not serializers.empty and is_absent(data):
+            return True, None
+        return super().validate_empty_values(data)
+
+
+class LooseFloatField(OptionalMixin, serializers.Field):
+    """A finite number from a JSON number or a string."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            raise serializers.ValidationError("Must be a number, not a boolean.")
+        try:
+            return parse_number(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(f"Value {exc}.") from None
+
+    def to_representation(self, value):
+        return value
+
+
+class LooseBooleanField(OptionalMixin, serializers.Field):
+    """true/false as JSON booleans, strings or 1/0."""
+
+    TRUE = frozenset({"true", "1", "yes"})
+    FALSE = frozenset({"false", "0", "no"})
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        text = str(data).strip().lower() if isinstance(data, str | int) else None
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise serializers.ValidationError("Must be true or false.")
+
+    def to_representation(self, value):
+        return value
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer that is not a boolean (JSON true is no sequence number)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class LooseIntegerField(OptionalMixin, StrictIntegerField):
+    pass
+
+
+class LooseCharField(OptionalMixin, serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str | int | float) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class OptionalHexField(OptionalMixin, SigfoxIdField):
+    pass
+
+
+class PayloadHexField(OptionalMixin, serializers.Field):
+    """The raw {data}: even-length hex of at most 12 bytes, returned lower-case."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string of hex digits.")
+        data = data.strip()
+        if len(data) > 24:
+            raise serializers.ValidationError("Must be at most 12 bytes (24 hex digits).")
+        if len(data) % 2 or (data and not HEX_ID.fullmatch(data)):
+            raise serializers.ValidationError("Must be an even number of hex digits.")
+        return data.lower()
+
+    def to_representation(self, value):
+        return value
+
+
+class EmbeddedJSONField(OptionalMixin, serializers.Field):
+    """A JSON value that arrives as itself in a JSON body or as text in a form."""
+
+    def __init__(self, *, kind: type, max_items: int = 100, **kwargs):
+        self.kind, self.max_items = kind, max_items
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            try:
+                data = json.loads(data, parse_constant=lambda name: None)
+            except ValueError:
+                raise serializers.ValidationError("Must be valid JSON.") from None
+        if data is None:
+            return None
+        if not isinstance(data, self.kind):
+            raise serializers.ValidationError(f"Must be a JSON {'array' if self.kind is list else 'object'}.")
+        if len(data) > self.max_items:
+            raise serializers.ValidationError(f"At most {self.max_items} items.")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class CallbackSerializer(serializers.Serializer):
+    """What every callback carries: the device, and the time in epoch seconds."""
+
+    device = SigfoxIdField(max_length=8, source="device_id")
     time = EpochSecondsField()
-    seqNumber = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=4095)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Expected a JSON object of callback variables."]}
             )
-        if is_absent(data.get("seqNumber")):
-            data = {**data, "seqNumber": None}
+        return super().to_internal_value(data)
+
+
+class UplinkSerializer(CallbackSerializer):
+    """A DATA UPLINK, BIDIR or ADVANCED callback.
+
+    The variables of the Sigfox protocol are typed fields; every other field
+    is a value (customData, or the tutorial's "temp") and must be a number,
+    a numeric string, a boolean, or absent.
+    """
+
+    seqNumber = LooseIntegerField(source="seq_number", min_value=0, max_value=4095)
+    data = PayloadHexField()
+    deviceTypeId = OptionalHexField(source="device_type_id", max_length=24)
+    ack = LooseBooleanField()
+    longPolling = LooseBooleanField(source="long_polling")
+    duplicate = LooseBooleanField()
+    station = OptionalHexField(max_length=8)
+    rssi = LooseFloatField()
+    snr = LooseFloatField()
+    avgSnr = LooseFloatField(source="avg_snr")
+    lat = LooseFloatField()
+    lng = LooseFloatField()
+    lqi = LooseCharField(max_length=16)
+    linkQuality = LooseIntegerField(source="link_quality", min_value=0, max_value=4)
+    operatorName = LooseCharField(source="operator_name", max_length=64)
+    countryCode = LooseCharField(source="country_code", max_length=8)
+    fixedLat = LooseFloatField(source="fixed_lat")
+    fixedLng = LooseFloatField(source="fixed_lng")
+    duplicates = EmbeddedJSONField(kind=list)
+    computedLocation = EmbeddedJSONField(source="computed_location", kind=dict, max_items=20)
+
+    # Never readings: authentication, and fields the backend may add that
+    # describe the callback rather than measure anything.
+    NOT_VALUES = frozenset({"token", "callbackType", "type"})
+
+    def to_internal_value(self, data):
         validated = super().to_internal_value(data)
         values, errors = {}, {}
         for name, raw in data.items():
-            if name in self.RESERVED or is_absent(raw):
+            if name in self.fields or name in self.NOT_VALUES or is_absent(raw):
                 continue
             if len(name) > 64:
                 errors[name[:64]] = ["Field names are limited to 64 characters."]
@@ -122,3 +270,12 @@ class UplinkSerializer(serializers.Serializer):
             raise serializers.ValidationError(errors)
         validated["values"] = values
         return validated
+
+
+class AcknowledgeSerializer(CallbackSerializer):
+    """A SERVICE ACKNOWLEDGE callback."""
+
+    infoCode = StrictIntegerField(source="info_code", min_value=0, max_value=99)
+    infoMessage = LooseCharField(source="info_message", max_length=200)
+    downlinkAck = LooseBooleanField(source="downlink_ack")
+    downlinkOverusage = LooseBooleanField(source="downlink_overusage")

@@ -2,101 +2,347 @@
 
 import hashlib
 import json
+import logging
+import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import reduce
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 
-from readings.models import Device, Message, Reading
+from readings import payload
+from readings.models import (
+    Acknowledge,
+    Device,
+    DeviceType,
+    Downlink,
+    DownlinkMode,
+    InfoCode,
+    Message,
+    Reading,
+    Reception,
+    SequenceGap,
+)
+
+log = logging.getLogger(__name__)
+
+
+SEQ_MODULO = 4096  # sequence numbers are 12 bits on the radio
+
+# Message columns the later DATA ADVANCED callback (or a duplicate) may fill in.
+MERGED_FIELDS = (
+    "ack", "long_polling", "station", "rssi", "snr", "avg_snr", "lat", "lng",
+    "lqi", "link_quality", "operator_name", "country_code", "fixed_lat", "fixed_lng",
+    "duplicates", "computed_location",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Uplink:
+    """One uplink callback, validated: Sigfox variables in snake_case."""
+
+    device_id: str
+    time: datetime
+    sensor: str
+    values: dict[str, float] = field(default_factory=dict)
+    seq_number: int | None = None
+    data: str | None = None
+    device_type_id: str | None = None
+    ack: bool | None = None
+    long_polling: bool | None = None
+    duplicate: bool | None = None
+    station: str | None = None
+    rssi: float | None = None
+    snr: float | None = None
+    avg_snr: float | None = None
+    lat: float | None = None
+    lng: float | None = None
+    lqi: str | None = None
+    link_quality: int | None = None
+    operator_name: str | None = None
+    country_code: str | None = None
+    fixed_lat: float | None = None
+    fixed_lng: float | None = None
+    duplicates: list | None = None
+    computed_location: dict | None = None
+    body_raw: str = ""
+    content_type: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
     message: Message
     created: bool
+    # Hex to answer the device with (BIDIR), or "".
+    downlink_data: str = ""
 
 
-def dedup_key(*, seq_number: int | None, sensor: str, values: dict[str, float]) -> str:
+def dedup_key(
+    *, seq_number: int | None, sensor: str, values: dict[str, float], data: str | None = None
+) -> str:
     """What tells this message apart from others of the same device and time.
 
     With a sequence number, the backend's own identity; without one, the
-    sensor and the values, so that a retried callback matches itself.
+    sensor, the raw payload and the values, so that a retried callback
+    matches itself.
     """
     if seq_number is not None:
         return f"seq:{seq_number}"
-    canonical = json.dumps([sensor, sorted(values.items())], separators=(",", ":"))
+    canonical = json.dumps([sensor, data or "", sorted(values.items())], separators=(",", ":"))
     return "val:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def device_touch(*, sigfox_id: str, time: datetime) -> Device:
-    """The device with this id, registered if new, its first/last seen widened to `time`."""
-    device = Device.objects.filter(sigfox_id=sigfox_id).first()
+def device_type_touch(*, sigfox_id: str, now: datetime) -> DeviceType:
+    device_type = DeviceType.objects.filter(sigfox_id=sigfox_id).first()
+    if device_type is None:
+        try:
+            with transaction.atomic():
+                return DeviceType.objects.create(sigfox_id=sigfox_id, first_seen=now)
+        except IntegrityError:
+            device_type = DeviceType.objects.get(sigfox_id=sigfox_id)
+    return device_type
+
+
+def device_touch(
+    *, sigfox_id: str, time: datetime, device_type_id: str | None = None, now: datetime
+) -> Device:
+    """The device with this id, registered if new, its first/last seen widened to `time`.
+
+    The returned object keeps the values from before this message (last_seen,
+    last_seq_number), which the caller needs to spot lost messages.
+    """
+    device = Device.objects.select_related("device_type").filter(sigfox_id=sigfox_id).first()
+    device_type = None
+    if device_type_id and (device is None or getattr(device.device_type, "sigfox_id", None) != device_type_id):
+        device_type = device_type_touch(sigfox_id=device_type_id, now=now)
     if device is None:
         try:
             with transaction.atomic():
-                return Device.objects.create(sigfox_id=sigfox_id, first_seen=time, last_seen=time)
+                return Device.objects.create(
+                    sigfox_id=sigfox_id, first_seen=time, last_seen=time, device_type=device_type
+                )
         except IntegrityError:
             # Another request registered it in the meantime.
-            device = Device.objects.get(sigfox_id=sigfox_id)
+            device = Device.objects.select_related("device_type").get(sigfox_id=sigfox_id)
+    changes = {}
     # A device added in the admin has not been seen yet: both are null.
     if device.last_seen is None or time > device.last_seen:
-        Device.objects.filter(Q(last_seen__lt=time) | Q(last_seen=None), pk=device.pk).update(
-            last_seen=time
-        )
-        device.last_seen = time
+        changes["last_seen"] = Greatest(Coalesce("last_seen", Value(time)), Value(time))
     if device.first_seen is None or time < device.first_seen:
-        Device.objects.filter(Q(first_seen__gt=time) | Q(first_seen=None), pk=device.pk).update(
-            first_seen=time
-        )
-        device.first_seen = time
+        changes["first_seen"] = Least(Coalesce("first_seen", Value(time)), Value(time))
+    if device_type is not None and device.device_type_id != device_type.pk:
+        changes["device_type"] = device_type
+        device.device_type = device_type
+    if changes:
+        Device.objects.filter(pk=device.pk).update(**changes)
     return device
 
 
+def payload_config_for(device: Device) -> str:
+    """The config that decodes this device's payloads: its own, its type's, or the site's."""
+    if device.payload_config.strip():
+        return device.payload_config
+    if device.device_type is not None and device.device_type.payload_config.strip():
+        return device.device_type.payload_config
+    return settings.SIGFOX_PAYLOAD_CONFIG
+
+
+def payload_decode(*, config: str, data: str) -> tuple[dict[str, float], dict | None]:
+    """(numeric and boolean fields as floats, the whole decode made JSON-safe)."""
+    if not config.strip() or data is None:
+        return {}, None
+    try:
+        fields = payload.decode(config, data)
+    except payload.PayloadError as exc:
+        log.warning("payload %r not decoded with %r: %s", data, config, exc)
+        return {}, None
+    numbers, stored = {}, {}
+    for name, value in fields.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None  # JSON cannot hold it, and a reading must be finite
+        stored[name] = value
+        if isinstance(value, bool):
+            numbers[name] = 1.0 if value else 0.0
+        elif isinstance(value, int | float):
+            numbers[name] = float(value)
+    return numbers, stored
+
+
+def _merge_into(message: Message, uplink: Uplink, device: Device) -> None:
+    """Fill what a later callback of the same message knows and the first did not."""
+    changes = {}
+    if uplink.device_type_id and message.device_type_id is None:
+        changes["device_type_id"] = message.device_type_id = device.device_type_id
+    for name in MERGED_FIELDS:
+        new = getattr(uplink, name)
+        if new is None or new == "":
+            continue
+        if getattr(message, name) in (None, ""):
+            changes[name] = new
+            setattr(message, name, new)
+    if changes:
+        Message.objects.filter(pk=message.pk).update(**changes)
+
+
+def _reception_add(message: Message, uplink: Uplink, now: datetime) -> None:
+    if uplink.station:
+        Reception.objects.bulk_create(
+            [
+                Reception(
+                    message=message,
+                    station=uplink.station,
+                    rssi=uplink.rssi,
+                    snr=uplink.snr,
+                    duplicate=bool(uplink.duplicate),
+                    received_at=now,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+
+
 @transaction.atomic
-def message_ingest(
-    *,
-    device_id: str,
-    time: datetime,
-    sensor: str,
-    values: dict[str, float],
-    seq_number: int | None = None,
-    body_raw: str = "",
-    content_type: str = "",
-    now: datetime,
-) -> IngestResult:
-    """Store one uplink and its readings, once: a repeat returns the stored message."""
-    device = device_touch(sigfox_id=device_id, time=time)
-    key = dedup_key(seq_number=seq_number, sensor=sensor, values=values)
+def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
+    """Store one uplink and its readings, once.
+
+    A repeat of a stored message (a retry, a duplicate from another base
+    station, the later DATA ADVANCED callback) adds no reading: it only fills
+    in metadata and records the extra reception, and gets the same answer.
+    """
+    device = device_touch(
+        sigfox_id=uplink.device_id, time=uplink.time, device_type_id=uplink.device_type_id, now=now
+    )
+    previous_seen, previous_seq = device.last_seen, device.last_seq_number
+    key = dedup_key(
+        seq_number=uplink.seq_number, sensor=uplink.sensor, values=uplink.values, data=uplink.data
+    )
+    downlink_data = device.downlink_pending() if uplink.ack else ""
+    decoded_values, decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
     try:
         with transaction.atomic():
             message = Message.objects.create(
                 device=device,
-                time=time,
-                seq_number=seq_number,
-                sensor=sensor,
-                body_raw=body_raw,
-                content_type=content_type,
+                time=uplink.time,
+                seq_number=uplink.seq_number,
+                sensor=uplink.sensor,
+                body_raw=uplink.body_raw,
+                content_type=uplink.content_type,
                 received_at=now,
                 dedup_key=key,
+                data=uplink.data or "",
+                decoded=decoded,
+                downlink_data=downlink_data,
+                device_type=device.device_type if uplink.device_type_id else None,
+                **{
+                    name: getattr(uplink, name)
+                    for name in MERGED_FIELDS
+                    if getattr(uplink, name) is not None
+                },
             )
     except IntegrityError:
-        existing = Message.objects.get(device=device, time=time, dedup_key=key)
-        return IngestResult(message=existing, created=False)
-    Reading.objects.bulk_create(
-        Reading(
-            message=message,
-            device=device,
-            sensor=sensor,
-            quantity=quantity,
-            value=value,
-            time=time,
+        existing = Message.objects.get(device=device, time=uplink.time, dedup_key=key)
+        _merge_into(existing, uplink, device)
+        _reception_add(existing, uplink, now)
+        return IngestResult(message=existing, created=False, downlink_data=existing.downlink_data)
+
+    # Values the callback sent itself win over the same names decoded here.
+    readings = [
+        Reading(message=message, device=device, sensor=uplink.sensor, quantity=quantity,
+                value=value, time=uplink.time, decoded=False)
+        for quantity, value in uplink.values.items()
+    ]
+    readings += [
+        Reading(message=message, device=device, sensor=uplink.sensor, quantity=quantity,
+                value=value, time=uplink.time, decoded=True)
+        for quantity, value in decoded_values.items()
+        if quantity not in uplink.values
+    ]
+    Reading.objects.bulk_create(readings)
+    _reception_add(message, uplink, now)
+
+    if uplink.seq_number is not None and (previous_seen is None or uplink.time > previous_seen):
+        Device.objects.filter(pk=device.pk).update(last_seq_number=uplink.seq_number)
+        if previous_seq is not None and previous_seen is not None:
+            missing = (uplink.seq_number - previous_seq - 1) % SEQ_MODULO
+            # SEQ_MODULO - 1 would mean the same number again: a reset, not a loss.
+            if 0 < missing < SEQ_MODULO - 1:
+                SequenceGap.objects.create(
+                    device=device, message=message, previous_seq_number=previous_seq,
+                    seq_number=uplink.seq_number, missing=missing, time=uplink.time,
+                )
+    if downlink_data:
+        Downlink.objects.create(
+            device=device, message=message, data=downlink_data, mode=device.downlink_mode,
+            answered_at=now,
         )
-        for quantity, value in values.items()
+    return IngestResult(message=message, created=True, downlink_data=downlink_data)
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgeResult:
+    acknowledge: Acknowledge
+    created: bool
+
+
+@transaction.atomic
+def acknowledge_record(
+    *,
+    device_id: str,
+    time: datetime,
+    info_code: int,
+    info_message: str | None = None,
+    downlink_ack: bool | None = None,
+    downlink_overusage: bool | None = None,
+    body_raw: str = "",
+    now: datetime,
+) -> AcknowledgeResult:
+    """Record a SERVICE ACKNOWLEDGE and settle the downlink it reports on.
+
+    A "send once" downlink counts as delivered only when the device ACKED it.
+    """
+    device = Device.objects.filter(sigfox_id=device_id).first()
+    if device is None:
+        device = device_touch(sigfox_id=device_id, time=time, now=now)
+    downlink = (
+        Downlink.objects.filter(device=device, acknowledged_at=None, message__time__lte=time)
+        .order_by("-answered_at")
+        .first()
     )
-    return IngestResult(message=message, created=True)
+    try:
+        with transaction.atomic():
+            acknowledge = Acknowledge.objects.create(
+                device=device,
+                time=time,
+                info_code=info_code,
+                info_meaning=InfoCode(info_code).label if info_code in InfoCode.values else "UNKNOWN",
+                info_message=info_message or "",
+                downlink_ack=downlink_ack,
+                downlink_overusage=downlink_overusage,
+                downlink=downlink,
+                body_raw=body_raw,
+                received_at=now,
+            )
+    except IntegrityError:
+        existing = Acknowledge.objects.get(device=device, time=time, info_code=info_code)
+        return AcknowledgeResult(acknowledge=existing, created=False)
+    if downlink is not None:
+        delivered = info_code == InfoCode.ACKED
+        Downlink.objects.filter(pk=downlink.pk).update(
+            acknowledged_at=time, info_code=info_code, delivered=delivered
+        )
+        if (
+            delivered
+            and downlink.mode == DownlinkMode.ONCE
+            and device.downlink_data.lower() == downlink.data
+        ):
+            Device.objects.filter(pk=device.pk, downlink_data__iexact=downlink.data).update(
+                downlink_delivered_at=time
+            )
+    return AcknowledgeResult(acknowledge=acknowledge, created=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +438,72 @@ def readings_prune(
             if on_batch is not None:
                 on_batch(total_readings)
     return PruneResult(readings=total_readings, messages=total_messages)
+
+
+@dataclass(frozen=True, slots=True)
+class RedecodeResult:
+    messages: int
+    changed: int
+    readings_deleted: int
+    readings_created: int
+
+
+def messages_redecode(
+    *,
+    device_id: str | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = 500,
+    on_batch=None,
+) -> RedecodeResult:
+    """Decode stored raw payloads again with the configs in force now.
+
+    Readings decoded here before are replaced; values the callback sent
+    itself are never touched. One transaction per batch of messages.
+    """
+    messages = Message.objects.exclude(data="").select_related("device__device_type").order_by("pk")
+    if device_id is not None:
+        messages = messages.filter(device__sigfox_id=device_id)
+    if since is not None:
+        messages = messages.filter(time__gte=since)
+    seen = changed = deleted = created = 0
+    last_pk = 0
+    while True:
+        with transaction.atomic():
+            batch = list(messages.filter(pk__gt=last_pk)[:batch_size])
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            sent = _sent_quantities([message.pk for message in batch])
+            for message in batch:
+                seen += 1
+                values, stored = payload_decode(config=payload_config_for(message.device), data=message.data)
+                values = {q: v for q, v in values.items() if q not in sent.get(message.pk, ())}
+                current = dict(
+                    Reading.objects.filter(message=message, decoded=True).values_list("quantity", "value")
+                )
+                if current == values and message.decoded == stored:
+                    continue
+                changed += 1
+                if dry_run:
+                    continue
+                deleted += Reading.objects.filter(message=message, decoded=True).delete()[0]
+                Reading.objects.bulk_create(
+                    Reading(message=message, device_id=message.device_id, sensor=message.sensor,
+                            quantity=quantity, value=value, time=message.time, decoded=True)
+                    for quantity, value in values.items()
+                )
+                created += len(values)
+                Message.objects.filter(pk=message.pk).update(decoded=stored)
+        if on_batch is not None:
+            on_batch(seen)
+    return RedecodeResult(messages=seen, changed=changed, readings_deleted=deleted, readings_created=created)
+
+
+def _sent_quantities(message_pks: list[int]) -> dict[int, set[str]]:
+    """The quantities each message's callback sent itself (never replaced by decoding)."""
+    sent: dict[int, set[str]] = {}
+    rows = Reading.objects.filter(message_id__in=message_pks, decoded=False).values_list("message_id", "quantity")
+    for message_pk, quantity in rows:
+        sent.setdefault(message_pk, set()).add(quantity)
+    return sent

@@ -19,6 +19,7 @@ register_converter(SensorConverter, "sensor")
 
 urlpatterns = [
     path("data/<sensor:sensor>", views.UplinkView.as_view(), name="uplink"),
+    path("sigfox/acknowledge", views.AcknowledgeView.as_view(), name="acknowledge"),
     path("graph", views.graph, name="graph"),
     path("healthz", views.healthz, name="healthz"),
 ]

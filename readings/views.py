@@ -16,53 +16,72 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from readings import selectors, services
+from readings.auth import CallbackTokenAuthentication
 from readings.parsers import CallbackFormParser, CallbackJSONParser, CallbackTextParser
-from readings.serializers import UplinkSerializer
+from readings.serializers import AcknowledgeSerializer, UplinkSerializer
 
 log = logging.getLogger(__name__)
 
 
-class UplinkView(APIView):
-    """POST/PUT /data/<sensor> (or GET with a query string): one Sigfox uplink."""
+class CallbackView(APIView):
+    """What every Sigfox callback endpoint shares: encodings, size limit, token."""
 
-    authentication_classes: list = []
+    authentication_classes = [CallbackTokenAuthentication]
     permission_classes = [AllowAny]
     parser_classes = [CallbackJSONParser, CallbackFormParser, CallbackTextParser]
     http_method_names = ["get", "post", "put"]
 
-    def post(self, request, sensor: str):
-        if request.content_type == "" and request.META.get("CONTENT_LENGTH", "0") not in ("", "0"):
-            raise UnsupportedMediaType("", detail="Set a Content-Type: application/json, "
-                                       "application/x-www-form-urlencoded or text/plain.")
+    def post(self, request, **kwargs):
+        if not request.content_type and request.META.get("CONTENT_LENGTH", "0") not in ("", "0"):
+            raise UnsupportedMediaType(
+                "", detail="Set a Content-Type: application/json, "
+                "application/x-www-form-urlencoded or text/plain."
+            )
         # Read (and size-check) the raw body before the parsers see it, so that
         # it can be stored exactly as received.
         body_raw = request.body.decode("utf-8", errors="replace")
-        return self.ingest(request, sensor, request.data, body_raw)
+        return self.handle_callback(request, request.data, body_raw, **kwargs)
 
     put = post
 
-    def get(self, request, sensor: str):
-        return self.ingest(request, sensor, request.query_params.dict(), request.META.get("QUERY_STRING", ""))
+    def get(self, request, **kwargs):
+        query = request.META.get("QUERY_STRING", "")
+        return self.handle_callback(request, request.query_params.dict(), query, **kwargs)
 
-    def ingest(self, request, sensor: str, data, body_raw: str):
+    def handle_callback(self, request, data, body_raw: str, **kwargs):
+        raise NotImplementedError
+
+
+class UplinkView(CallbackView):
+    """/data/<sensor>: a DATA UPLINK, BIDIR or ADVANCED callback."""
+
+    def handle_callback(self, request, data, body_raw: str, sensor: str):
         now = timezone.now()
         serializer = UplinkSerializer(data=data, context={"now": now})
         serializer.is_valid(raise_exception=True)
-        fields = serializer.validated_data
-        result = services.message_ingest(
-            device_id=fields["device"],
-            time=fields["time"],
+        uplink = services.Uplink(
+            **serializer.validated_data,
             sensor=sensor,
-            values=fields["values"],
-            seq_number=fields.get("seqNumber"),
             body_raw=body_raw,
             content_type=request.content_type or "",
-            now=now,
         )
-        if not result.created:
-            log.info("duplicate callback for %s at %s ignored", fields["device"], fields["time"])
-        # 2xx only now that the transaction has committed; no body, since there
-        # is no downlink to send.
+        result = services.message_ingest(uplink=uplink, now=now)
+        # The transaction has committed: a 2xx now means "stored".
+        if result.downlink_data:
+            # The key is the device id exactly as the backend sent it.
+            device_as_received = str(data.get("device", "")).strip()
+            return Response({device_as_received: {"downlinkData": result.downlink_data}})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AcknowledgeView(CallbackView):
+    """/sigfox/acknowledge: a SERVICE ACKNOWLEDGE callback, the outcome of a downlink."""
+
+    def handle_callback(self, request, data, body_raw: str):
+        now = timezone.now()
+        serializer = AcknowledgeSerializer(data=data, context={"now": now})
+        serializer.is_valid(raise_exception=True)
+        services.acknowledge_record(**serializer.validated_data, body_raw=body_raw, now=now)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

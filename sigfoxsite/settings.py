@@ -136,6 +136,11 @@ LOGIN_URL = "admin:login"
 # Who may see the chart page: logged-in users only, unless this is set.
 PUBLIC_DASHBOARD = env.bool("PUBLIC_DASHBOARD", default=False)
 
+# Callbacks must carry this secret (Bearer, Basic password or ?token=) when set.
+SIGFOX_CALLBACK_TOKEN = env.str("SIGFOX_CALLBACK_TOKEN", default="")
+# Splits the raw {data} of devices whose own config and type's are empty.
+SIGFOX_PAYLOAD_CONFIG = env.str("SIGFOX_PAYLOAD_CONFIG", default="")
+
 # Callbacks carry a few hundred bytes; anything much larger is not Sigfox.
 SIGFOX_MAX_BODY_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = SIGFOX_MAX_BODY_BYTES

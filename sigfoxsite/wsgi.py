@@ -1,16 +1,13 @@
-"""
-WSGI config for sigfoxsite project.
-
-It exposes the WSGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/wsgi/
-"""
+"""WSGI entry point, as served by gunicorn (`gunicorn sigfoxsite.wsgi`)."""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'sigfoxsite.settings')
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sigfoxsite.settings")
 
 application = get_wsgi_application()
+
+from readings.checks import warn_if_open  # noqa: E402  (needs the app registry)
+
+warn_if_open()

@@ -62,10 +62,18 @@ def test_it_shows_a_message_with_its_readings(admin_client, message):
     assert "&quot;device&quot;:&quot;1A2B3C&quot;" in content
 
 
+def device_form(**fields) -> dict:
+    return {
+        "name": "", "device_type": "", "payload_config": "", "downlink_data": "",
+        "downlink_mode": "once", "downlinks-TOTAL_FORMS": "0", "downlinks-INITIAL_FORMS": "0",
+        **fields,
+    }
+
+
 def test_it_renames_a_device(admin_client, message):
     device = Device.objects.get()
     response = admin_client.post(
-        f"/admin/readings/device/{device.pk}/change/", {"name": "Kitchen"}
+        f"/admin/readings/device/{device.pk}/change/", device_form(name="Kitchen")
     )
     assert response.status_code == 302
     device.refresh_from_db()
@@ -79,7 +87,7 @@ def test_it_keeps_anonymous_users_out(client, message):
 
 
 def test_it_adds_a_device_before_it_is_seen(admin_client, post_json):
-    response = admin_client.post("/admin/readings/device/add/", {"sigfox_id": " bf1327 ", "name": "Garage"})
+    response = admin_client.post("/admin/readings/device/add/", device_form(sigfox_id=" bf1327 ", name="Garage"))
     assert response.status_code == 302
     device = Device.objects.get()
     assert (device.sigfox_id, device.first_seen) == ("BF1327", None)
@@ -90,7 +98,73 @@ def test_it_adds_a_device_before_it_is_seen(admin_client, post_json):
 
 
 def test_it_rejects_a_bad_device_id_in_the_admin(admin_client):
-    response = admin_client.post("/admin/readings/device/add/", {"sigfox_id": "XYZ", "name": ""})
+    response = admin_client.post("/admin/readings/device/add/", device_form(sigfox_id="XYZ"))
     assert response.status_code == 200
     assert "Up to 8 hexadecimal characters." in response.content.decode()
     assert not Device.objects.exists()
+
+
+def test_it_validates_a_payload_config_on_save(admin_client, message):
+    device = Device.objects.get()
+    response = admin_client.post(
+        f"/admin/readings/device/{device.pk}/change/", device_form(payload_config="temp::int:99")
+    )
+    assert response.status_code == 200
+    assert "length must be 1 to 64 bits, got 99" in response.content.decode()
+    device.refresh_from_db()
+    assert device.payload_config == ""
+
+
+def test_it_saves_a_valid_payload_config(admin_client, message):
+    device = Device.objects.get()
+    response = admin_client.post(
+        f"/admin/readings/device/{device.pk}/change/", device_form(payload_config="temp::int:8")
+    )
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.payload_config == "temp::int:8"
+
+
+def test_it_validates_a_device_type_config(admin_client):
+    from readings.models import DeviceType
+
+    response = admin_client.post("/admin/readings/devicetype/add/",
+                                 {"sigfox_id": "5f3a", "name": "", "payload_config": "x::bool:9"})
+    assert response.status_code == 200
+    assert "x::bool:9" in response.content.decode()
+    assert not DeviceType.objects.exists()
+
+
+@pytest.mark.parametrize("data, ok", [("0101038400000000", True), ("01010384", False), ("zz01038400000000", False)])
+def test_it_checks_downlink_data(admin_client, message, data, ok):
+    device = Device.objects.get()
+    response = admin_client.post(
+        f"/admin/readings/device/{device.pk}/change/", device_form(downlink_data=data)
+    )
+    assert response.status_code == (302 if ok else 200)
+    device.refresh_from_db()
+    assert device.downlink_data == (data if ok else "")
+
+
+def test_it_resets_delivery_when_downlink_data_changes(admin_client, message):
+    from django.utils import timezone
+
+    device = Device.objects.get()
+    Device.objects.filter(pk=device.pk).update(downlink_data="0101038400000000",
+                                               downlink_delivered_at=timezone.now())
+    admin_client.post(f"/admin/readings/device/{device.pk}/change/",
+                      device_form(downlink_data="0100025800000000"))
+    device.refresh_from_db()
+    assert (device.downlink_data, device.downlink_delivered_at) == ("0100025800000000", None)
+    assert device.downlink_pending() == "0100025800000000"
+
+
+def test_it_points_downlink_help_to_the_firmware_layout(admin_client, message):
+    device = Device.objects.get()
+    content = admin_client.get(f"/admin/readings/device/{device.pk}/change/").content.decode()
+    assert "firmware/README.md" in content and "Downlink layout" in content
+
+
+@pytest.mark.parametrize("model", ["devicetype", "downlink", "acknowledge", "sequencegap"])
+def test_it_lists_the_protocol_models(admin_client, message, model):
+    assert admin_client.get(f"/admin/readings/{model}/").status_code == 200

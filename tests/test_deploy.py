@@ -15,6 +15,7 @@ PRODUCTION = {
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "SECURE_HSTS_PRELOAD": "true",
+    "SIGFOX_CALLBACK_TOKEN": "a-long-random-callback-token",
 }
 
 
@@ -43,3 +44,15 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
 def test_it_starts_without_a_secret_key_in_debug():
     result = run_manage("check", env_extra={"DEBUG": "true"})
     assert result.returncode == 0, result.stderr
+
+
+def test_it_warns_in_the_deploy_check_when_callbacks_need_no_token():
+    settings = {k: v for k, v in PRODUCTION.items() if k != "SIGFOX_CALLBACK_TOKEN"}
+    result = run_manage("check", "--deploy", env_extra=settings)
+    assert "(readings.W001) SIGFOX_CALLBACK_TOKEN is not set" in result.stderr + result.stdout
+
+
+def test_it_rejects_a_bad_site_payload_config():
+    result = run_manage("check", env_extra={**PRODUCTION, "SIGFOX_PAYLOAD_CONFIG": "temp::int:99"})
+    assert result.returncode != 0
+    assert "(readings.E001) SIGFOX_PAYLOAD_CONFIG is not valid" in result.stderr

@@ -1,0 +1,40 @@
+"""System checks: warn when callbacks are open to anyone, refuse a bad payload config."""
+
+import logging
+
+from django.conf import settings
+from django.core import checks
+
+from readings import payload
+
+log = logging.getLogger("readings")
+
+OPEN_CALLBACKS = (
+    "SIGFOX_CALLBACK_TOKEN is not set: anyone who knows the URL can post readings. "
+    "Set it and add the token to the Sigfox callback (see README, 'Authentication')."
+)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_callback_token(app_configs=None, **kwargs):
+    if settings.SIGFOX_CALLBACK_TOKEN:
+        return []
+    return [checks.Warning(OPEN_CALLBACKS, id="readings.W001")]
+
+
+@checks.register()
+def check_payload_config(app_configs=None, **kwargs):
+    config = settings.SIGFOX_PAYLOAD_CONFIG
+    if not config.strip():
+        return []
+    try:
+        payload.parse_config(config)
+    except payload.PayloadError as exc:
+        return [checks.Error(f"SIGFOX_PAYLOAD_CONFIG is not valid: {exc}", id="readings.E001")]
+    return []
+
+
+def warn_if_open() -> None:
+    """Say it in the server log at start, where whoever runs the server looks."""
+    if not settings.SIGFOX_CALLBACK_TOKEN:
+        log.warning(OPEN_CALLBACKS)

@@ -1,0 +1,102 @@
+"""manage.py redecode: decode stored raw payloads again after a config change."""
+
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from readings.models import Device, DeviceType, Message, Reading
+
+pytestmark = pytest.mark.django_db
+
+
+def send(post_json, device="1A2B3C", time=1700000000, data="15e40c", **extra):
+    body = {"device": device, "time": str(time), "data": data, **extra}
+    import json
+
+    assert post_json(json.dumps(body)).status_code == 204
+
+
+def redecode(*args) -> str:
+    out = StringIO()
+    call_command("redecode", *args, stdout=out)
+    return out.getvalue()
+
+
+def readings_of(device="1A2B3C") -> dict:
+    rows = Reading.objects.filter(device__sigfox_id=device).order_by("time", "quantity")
+    return {(int(r.time.timestamp()), r.quantity): (r.value, r.decoded) for r in rows}
+
+
+def test_it_decodes_messages_stored_before_a_config_was_set(post_json):
+    send(post_json)
+    assert not Reading.objects.exists()
+    Device.objects.update(payload_config="temp::int:8 vbat::uint:16:little-endian")
+    output = redecode()
+    assert readings_of() == {(1700000000, "temp"): (21.0, True), (1700000000, "vbat"): (3300.0, True)}
+    assert Message.objects.get().decoded == {"temp": 21, "vbat": 3300}
+    assert output == "Re-decoded 1 of 1 messages with raw data: 0 readings replaced by 2.\n"
+
+
+def test_it_replaces_readings_decoded_with_an_old_config(post_json, settings):
+    settings.SIGFOX_PAYLOAD_CONFIG = "temp::int:8"
+    send(post_json)
+    DeviceType.objects.create(sigfox_id="AB12", payload_config="t::uint:8 v::uint:16")
+    Device.objects.update(device_type=DeviceType.objects.get())
+    redecode()
+    assert readings_of() == {(1700000000, "t"): (21.0, True), (1700000000, "v"): (58380.0, True)}
+
+
+def test_it_keeps_values_the_callback_sent(post_json, settings):
+    send(post_json, temp=22, hum=40)
+    Device.objects.update(payload_config="temp::int:8 vbat::uint:16:little-endian")
+    redecode()
+    assert readings_of() == {
+        (1700000000, "hum"): (40.0, False),
+        (1700000000, "temp"): (22.0, False),
+        (1700000000, "vbat"): (3300.0, True),
+    }
+
+
+def test_it_changes_nothing_on_a_second_run(post_json):
+    send(post_json)
+    Device.objects.update(payload_config="temp::int:8")
+    redecode()
+    assert redecode() == "Re-decoded 0 of 1 messages with raw data: 0 readings replaced by 0.\n"
+
+
+def test_it_counts_without_changing_on_dry_run(post_json):
+    send(post_json)
+    Device.objects.update(payload_config="temp::int:8")
+    assert redecode("--dry-run") == "Would re-decode 1 of 1 messages with raw data.\n"
+    assert not Reading.objects.exists()
+
+
+def test_it_limits_itself_to_one_device_and_a_time(post_json, settings):
+    send(post_json, device="1A2B3C")
+    send(post_json, device="BF1327")
+    send(post_json, device="BF1327", time=1600000000)
+    settings.SIGFOX_PAYLOAD_CONFIG = "temp::int:8"
+    redecode("--device", "bf1327", "--since", "2023-01-01")
+    assert readings_of("1A2B3C") == {}
+    assert readings_of("BF1327") == {(1700000000, "temp"): (21.0, True)}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--device", "nothex"], "is not a Sigfox id"),
+        (["--device", "ABCDEF"], "no device ABCDEF"),
+        (["--since", "yesterday"], "is not a date"),
+    ],
+)
+def test_it_rejects_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("redecode", *args, stdout=StringIO())
+
+
+def test_since_is_utc_without_a_zone():
+    from readings.management.commands.redecode import parse_since
+
+    assert parse_since("2024-02-03") == datetime(2024, 2, 3, tzinfo=UTC)
