@@ -1,0 +1,338 @@
+"""manage.py simulate, run against the project served by gunicorn (and a recorder)."""
+
+import json
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+from itertools import islice
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from readings import payload
+from readings.management.commands.simulate import RAW_PAYLOAD_CONFIG, Fleet
+
+T0 = 1_700_000_000  # 2023-11-14 22:13:20Z
+
+
+def simulate(url: str, *args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("simulate", "--url", url, *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def rows(server, sql: str) -> list[tuple]:
+    """server.query, always as a list of rows (it returns a lone value bare)."""
+    result = server.query(sql)
+    return result if isinstance(result, list) else [(result,)]
+
+
+def epoch_s(value) -> int:
+    """A stored datetime as epoch seconds: SQLite gives naive UTC text, psycopg a datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def stored_readings(server, device_base: int, devices: int) -> set[tuple]:
+    ids = ", ".join(f"'{device_base + i:X}'" for i in range(devices))
+    found = rows(server, "SELECT d.sigfox_id, r.time, r.quantity, r.value FROM readings_reading r "
+                         f"JOIN readings_device d ON d.id = r.device_id WHERE d.sigfox_id IN ({ids})")
+    return {(device, epoch_s(time_), quantity, value) for device, time_, quantity, value in found}
+
+
+def stored_count(server, table: str, device_base: int, devices: int) -> int:
+    ids = ", ".join(f"'{device_base + i:X}'" for i in range(devices))
+    return server.query(f"SELECT COUNT(*) FROM {table} t JOIN readings_device d ON d.id = t.device_id "
+                        f"WHERE d.sigfox_id IN ({ids})")
+
+
+def expected_uplinks(*, devices: int, device_base: int, count: int, seed: int, interval_s=600):
+    fleet = Fleet(devices=devices, device_base=device_base, interval_s=interval_s, time_start_s=T0,
+                  seed=seed)
+    return list(islice(fleet.uplinks(), count))
+
+
+def expected_readings(uplinks) -> set[tuple]:
+    return {(u.device, u.time_s, quantity, float(value)) for u in uplinks
+            for quantity, value in (("temp", u.temp_c), ("battery_mv", u.battery_mv))}
+
+
+def base_args(device_base: int, *, devices=3, count=30, seed=7) -> list[str]:
+    return ["--device-base", f"{device_base:X}", "--devices", str(devices), "--count", str(count),
+            "--time-start", str(T0), "--interval", "600", "--seed", str(seed)]
+
+
+# --- Against the project --------------------------------------------------------------
+
+
+def test_it_stores_each_message_once(server):
+    out, _ = simulate(server.url, *base_args(0xA10000))
+    assert stored_count(server, "readings_message", 0xA10000, 3) == 30
+    assert stored_count(server, "readings_reading", 0xA10000, 3) == 60
+    per_device = rows(server, "SELECT d.sigfox_id, COUNT(DISTINCT m.time) FROM readings_message m "
+                              "JOIN readings_device d ON d.id = m.device_id "
+                              "WHERE d.sigfox_id LIKE 'A1000%' GROUP BY d.sigfox_id ORDER BY 1")
+    assert per_device == [("A10000", 10), ("A10001", 10), ("A10002", 10)]
+    assert "  first sends        30: 204 x 30\n" in out
+    assert out.splitlines()[-1].startswith("30 messages, 30 callbacks in ")
+    assert "30 answered 2xx, 0 failed, p50 " in out.splitlines()[-1]
+
+
+@pytest.mark.parametrize("encoding", ["json", "form", "text", "get", "mixed"])
+def test_it_stores_the_readings_it_sent_whatever_the_encoding(server, encoding):
+    # Same seed, so every encoding sends the same values: the rows must be those.
+    device_base = 0xA20000 + 0x100 * ["json", "form", "text", "get", "mixed"].index(encoding)
+    simulate(server.url, *base_args(device_base, count=12), "--encoding", encoding)
+    uplinks = expected_uplinks(devices=3, device_base=device_base, count=12, seed=7)
+    assert stored_readings(server, device_base, 3) == expected_readings(uplinks)
+
+
+def test_it_stores_nothing_more_for_retries(server):
+    out, _ = simulate(server.url, *base_args(0xA30000, count=20), "--retries", "1")
+    assert "  retries            20: 204 x 20\n" in out
+    assert stored_count(server, "readings_message", 0xA30000, 3) == 20
+    uplinks = expected_uplinks(devices=3, device_base=0xA30000, count=20, seed=7)
+    assert stored_readings(server, 0xA30000, 3) == expected_readings(uplinks)
+
+
+def test_it_stores_nothing_more_for_duplicates(server):
+    out, _ = simulate(server.url, *base_args(0xA40000, count=20), "--duplicates", "1")
+    assert "  duplicates         20: 204 x 20\n" in out
+    assert stored_count(server, "readings_message", 0xA40000, 3) == 20
+    uplinks = expected_uplinks(devices=3, device_base=0xA40000, count=20, seed=7)
+    assert stored_readings(server, 0xA40000, 3) == expected_readings(uplinks)
+    # The message keeps the station of the first reception, not the duplicate's.
+    stations = rows(server, "SELECT d.sigfox_id, m.station FROM readings_message m "
+                            "JOIN readings_device d ON d.id = m.device_id WHERE d.sigfox_id LIKE 'A4000%'")
+    assert set(stations) == {(u.device, u.station) for u in uplinks}
+
+
+def test_it_sends_raw_payloads_with_sequence_numbers(server):
+    simulate(server.url, *base_args(0xA50000, devices=2, count=8), "--raw")
+    found = rows(server, "SELECT d.sigfox_id, m.seq_number, m.data FROM readings_message m "
+                         "JOIN readings_device d ON d.id = m.device_id WHERE d.sigfox_id LIKE 'A5000%'")
+    uplinks = expected_uplinks(devices=2, device_base=0xA50000, count=8, seed=7)
+    assert sorted(found) == sorted((u.device, u.seq_number, u.payload_hex()) for u in uplinks)
+    for u in uplinks:
+        assert payload.decode(RAW_PAYLOAD_CONFIG, u.payload_hex()) == {
+            "temp": u.temp_c, "battery_mv": u.battery_mv}
+
+
+def test_it_backfills_up_to_now_and_stops(server):
+    started = time.time()
+    out, _ = simulate(server.url, "--device-base", "A60000", "--devices", "2", "--backfill", "0.25",
+                      "--interval", "5000")
+    # Device A60000 at 0, 5000, ... 20000 s; A60001 half an interval later, up to 17500 s.
+    times = [epoch_s(t) for (t,) in rows(
+        server, "SELECT m.time FROM readings_message m JOIN readings_device d ON d.id = m.device_id "
+                "WHERE d.sigfox_id LIKE 'A6000%'")]
+    assert len(times) == 9
+    assert started - 21_600 - 1 <= min(times) and max(times) <= time.time()
+    assert "until now" in out.splitlines()[0]
+
+
+def test_it_sends_live_messages_when_they_fall_due(server):
+    started = time.monotonic()
+    simulate(server.url, "--device-base", "A70000", "--devices", "20", "--rate", "20",
+             "--duration", "1")
+    assert time.monotonic() - started >= 0.9
+    sent = stored_count(server, "readings_message", 0xA70000, 20)
+    assert 19 <= sent <= 21
+    newest = epoch_s(rows(server, "SELECT MAX(m.time) FROM readings_message m JOIN readings_device d "
+                                  "ON d.id = m.device_id WHERE d.sigfox_id LIKE 'A700%'")[0][0])
+    assert abs(newest - time.time()) < 5
+
+
+def test_it_reports_answers_that_are_not_2xx(server):
+    out = StringIO()
+    with pytest.raises(CommandError, match=r"^5 of 5 callbacks were not answered 2xx\.$"):
+        call_command("simulate", "--url", f"{server.url}/nowhere", *base_args(0xA80000, count=5),
+                     stdout=out)
+    assert "  first sends         5: 404 x 5\n" in out.getvalue()
+    assert "0 answered 2xx, 5 failed" in out.getvalue()
+    assert stored_count(server, "readings_message", 0xA80000, 3) == 0
+
+
+# --- Arguments and connection errors --------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_it_explains_a_refused_connection():
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(CommandError, match=r"connection refused .*Is the server running"):
+        simulate(url, "--count", "1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "ftp://example.com"], "--url must be an http"),
+        (["--url", "http://127.0.0.1:8000?x=1"], "without a query string"),
+        (["--sensor", "a/b"], "--sensor must be"),
+        (["--devices", "0"], "--devices must be between 1"),
+        (["--devices", "many"], "--devices expects a whole number"),
+        (["--device-base", "XYZ"], "--device-base must be hexadecimal"),
+        (["--device-base", "FFFFFFFF", "--devices", "2"], "goes past FFFFFFFF"),
+        (["--interval", "0.5"], "--interval must be between 1"),
+        (["--rate", "10", "--devices", "3"], "give --devices 10 or more"),
+        (["--rate", "-1"], "--rate must be between"),
+        (["--interval", "10", "--rate", "1"], "not allowed with argument"),
+        (["--count", "0"], "--count must be between 1"),
+        (["--duration", "nan"], "--duration must be between"),
+        (["--time-start", "yesterday"], "--time-start expects a whole number"),
+        (["--time-start", "1700000000", "--backfill", "1"], "not allowed with argument"),
+        (["--backfill", "0"], "--backfill must be between"),
+        (["--encoding", "xml"], "invalid choice"),
+        (["--retries", "1.5"], "--retries must be between 0 and 1"),
+        (["--duplicates", "-0.1"], "--duplicates must be between 0 and 1"),
+        (["--concurrency", "0"], "--concurrency must be between 1"),
+        (["--seed", "abc"], "--seed expects a whole number"),
+    ],
+)
+def test_it_rejects_bad_arguments(args, message):
+    with pytest.raises(CommandError, match=message.replace("?", r"\?")):
+        call_command("simulate", *args, stdout=StringIO())
+
+
+# --- What goes on the wire, seen by a recorder ----------------------------------------
+
+
+class Recorder(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the simulator expects
+
+            def handle_any(handler):
+                length = int(handler.headers.get("Content-Length") or 0)
+                body = handler.rfile.read(length).decode()
+                with self.lock:
+                    self.requests.append({"method": handler.command, "path": handler.path,
+                                          "headers": dict(handler.headers), "body": body})
+                handler.send_response(204)
+                handler.end_headers()
+
+            do_GET = do_POST = handle_any
+
+            def log_message(handler, *args):
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def variables(self) -> list[dict]:
+        """Each request's variables, whatever its encoding, in the order they arrived."""
+        found = []
+        for request in self.requests:
+            if request["method"] == "GET":
+                found.append(dict(parse_qsl(urlsplit(request["path"]).query)))
+            elif request["headers"]["Content-Type"] == "application/x-www-form-urlencoded":
+                found.append(dict(parse_qsl(request["body"])))
+            else:
+                found.append(json.loads(request["body"]))
+        return found
+
+
+@pytest.fixture
+def recorder():
+    server = Recorder()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_it_sends_the_token_as_a_bearer_header(recorder):
+    simulate(recorder.url, *base_args(0xB10000, count=3), "--token", "s3cret")
+    assert [r["headers"]["Authorization"] for r in recorder.requests] == ["Bearer s3cret"] * 3
+
+
+@pytest.mark.parametrize(
+    ("encoding", "method", "content_type"),
+    [("json", "POST", "application/json"), ("form", "POST", "application/x-www-form-urlencoded"),
+     ("text", "POST", "text/plain"), ("get", "GET", None)],
+)
+def test_it_encodes_each_way_as_the_backend_does(recorder, encoding, method, content_type):
+    simulate(recorder.url, *base_args(0xB20000, devices=1, count=1), "--encoding", encoding,
+             "--sensor", "kitchen")
+    [request] = recorder.requests
+    assert request["method"] == method
+    assert request["path"].startswith("/data/kitchen")
+    assert request["headers"].get("Content-Type") == content_type
+    [uplink] = expected_uplinks(devices=1, device_base=0xB20000, count=1, seed=7)
+    sent = recorder.variables()[0]
+    assert sent["device"] == "B20000" and sent["time"] == str(T0)
+    assert float(sent["temp"]) == uplink.temp_c and float(sent["battery_mv"]) == uplink.battery_mv
+
+
+def test_it_sends_a_retry_as_the_very_same_request(recorder):
+    simulate(recorder.url, *base_args(0xB30000, devices=1, count=4), "--retries", "1",
+             "--concurrency", "1")
+    bodies = [r["body"] for r in recorder.requests]
+    assert len(bodies) == 8 and bodies[0::2] == bodies[1::2]
+
+
+def test_it_sends_duplicates_from_another_station(recorder):
+    simulate(recorder.url, *base_args(0xB40000, devices=1, count=4), "--duplicates", "1",
+             "--concurrency", "1")
+    sent = recorder.variables()
+    assert len(sent) == 8
+    for first, copy in zip(sent[0::2], sent[1::2]):
+        assert (first["duplicate"], copy["duplicate"]) == (False, True)
+        assert copy["station"] != first["station"] and copy["rssi"] < first["rssi"]
+        assert {k: v for k, v in copy.items() if k not in {"duplicate", "station", "rssi", "snr"}} == \
+            {k: v for k, v in first.items() if k not in {"duplicate", "station", "rssi", "snr"}}
+
+
+def test_it_counts_sequence_numbers_per_device_modulo_4096():
+    fleet = Fleet(devices=2, device_base=1, interval_s=600, time_start_s=T0, seed=1)
+    uplinks = list(islice(fleet.uplinks(), 2 * 5000))
+    for device in ("1", "2"):
+        numbers = [u.seq_number for u in uplinks if u.device == device]
+        assert all(b == (a + 1) % 4096 for a, b in zip(numbers, numbers[1:]))
+        assert 0 in numbers[1:]  # it wrapped
+
+
+def test_it_repeats_a_run_with_the_same_seed(recorder):
+    for _ in range(2):
+        simulate(recorder.url, *base_args(0xB50000, count=6, seed=42), "--encoding", "mixed",
+                 "--retries", "0.5", "--concurrency", "1")
+    requests = [(r["method"], r["path"], r["body"]) for r in recorder.requests]
+    assert requests[: len(requests) // 2] == requests[len(requests) // 2 :]
+
+
+def test_it_keeps_readings_plausible():
+    fleet = Fleet(devices=5, device_base=1, interval_s=600, time_start_s=T0, seed=3)
+    uplinks = list(islice(fleet.uplinks(), 5 * 1000))
+    assert all(5 < u.temp_c < 35 and u.temp_c * 16 == int(u.temp_c * 16) for u in uplinks)
+    assert all(-160 < u.rssi_dbm < -70 and u.snr_db >= 0 for u in uplinks)
+    first = [u for u in uplinks if u.device == "1"]
+    assert first[-1].battery_mv < first[0].battery_mv  # draining
+
+
+def test_it_draws_a_progress_bar_when_asked(recorder):
+    _, err = simulate(recorder.url, *base_args(0xB60000, count=5), "--progress")
+    assert "\r[" in err and "100%" in err
+
+
+def test_it_prints_each_callback_at_verbosity_2(recorder):
+    out, _ = simulate(recorder.url, *base_args(0xB70000, devices=1, count=2), "-v", "2")
+    lines = [line for line in out.splitlines() if line.startswith("POST /data/1 ")]
+    assert len(lines) == 2 and all(" -> 204 " in line and line.endswith("(first)") for line in lines)
