@@ -8,7 +8,7 @@ A config is fields separated by white space; each field is::
     name:byteIndex:type:param[:endianness[:highBit]]
 
 name
-    ASCII letters, digits, ``_`` and ``-``; unique within the config.
+    ASCII letters, digits, ``_`` and ``-`` (at most 64); unique within the config.
 byteIndex
     Offset of the field's first byte, 0 to 63. Left empty, the first field
     starts at byte 0; a ``bool`` stays on the last byte used by the previous
@@ -62,7 +62,9 @@ MAX_PAYLOAD_BYTES = 64
 # Configs come from users; cap them so a pasted novel cannot fill the cache.
 MAX_CONFIG_CHARS = 4096
 
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# Names become reading quantities, stored in 64 characters.
+MAX_NAME_CHARS = 64
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_NAME_CHARS)
 _WHOLE = re.compile(r"[0-9]+")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 _ENDIANNESS = {"": False, "big-endian": False, "little-endian": True}
@@ -101,7 +103,9 @@ class Field:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
-            raise ConfigError(f"name must be letters, digits, _ or -, got {self.name!r}")
+            raise ConfigError(
+                f"name must be 1 to {MAX_NAME_CHARS} letters, digits, _ or -, got {self.name!r}"
+            )
         if self.byte_index is not None and not _is_int_in(self.byte_index, 0, MAX_BYTE_INDEX):
             raise ConfigError(f"byte index must be 0 to {MAX_BYTE_INDEX}, got {self.byte_index!r}")
         if self.kind not in KINDS:

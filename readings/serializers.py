@@ -24,6 +24,20 @@ MIN_EPOCH_S = int(datetime(2010, 1, 1, tzinfo=UTC).timestamp())
 FUTURE_SLACK_S = 86_400
 
 
+def storable_json(value) -> bool:
+    """True when every database's JSON column can hold the value: finite
+    numbers, no NUL character (PostgreSQL refuses \\u0000)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, list):
+        return all(storable_json(item) for item in value)
+    if isinstance(value, dict):
+        return all(storable_json(k) and storable_json(v) for k, v in value.items())
+    return True
+
+
 def is_absent(value) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in ABSENT)
 
@@ -192,7 +206,7 @@ class EmbeddedJSONField(OptionalMixin, serializers.Field):
         if isinstance(data, str):
             try:
                 data = json.loads(data, parse_constant=lambda name: None)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise serializers.ValidationError("Must be valid JSON.") from None
         if data is None:
             return None
@@ -200,6 +214,8 @@ class EmbeddedJSONField(OptionalMixin, serializers.Field):
             raise serializers.ValidationError(f"Must be a JSON {'array' if self.kind is list else 'object'}.")
         if len(data) > self.max_items:
             raise serializers.ValidationError(f"At most {self.max_items} items.")
+        if not storable_json(data):
+            raise serializers.ValidationError("Numbers must be finite and text must not hold NUL.")
         return data
 
     def to_representation(self, value):
@@ -216,6 +232,13 @@ class CallbackSerializer(serializers.Serializer):
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Expected a JSON object of callback variables."]}
+            )
+        # No text column of PostgreSQL can hold a NUL; no Sigfox variable has one.
+        if any(isinstance(v, str) and "\x00" in v for v in data.values()) or any(
+            "\x00" in k for k in data
+        ):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Values must not contain NUL characters."]}
             )
         return super().to_internal_value(data)
 
@@ -261,6 +284,9 @@ class UplinkSerializer(CallbackSerializer):
                 continue
             if len(name) > 64:
                 errors[name[:64]] = ["Field names are limited to 64 characters."]
+                continue
+            if not name.strip():
+                errors["non_field_errors"] = ["Every value needs a field name."]
                 continue
             try:
                 values[name] = parse_number(raw)

@@ -11,8 +11,7 @@ from functools import reduce
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Value
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models import Exists, OuterRef, Q
 
 from readings import payload
 from readings.models import (
@@ -75,7 +74,6 @@ class Uplink:
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    message: Message
     created: bool
     # Hex to answer the device with (BIDIR), or "".
     downlink_data: str = ""
@@ -107,39 +105,49 @@ def device_type_touch(*, sigfox_id: str, now: datetime) -> DeviceType:
     return device_type
 
 
+@dataclass(slots=True)
+class TouchedDevice:
+    device: Device
+    # Before this message: None for a device registered by it.
+    previous_seen: datetime | None
+    previous_seq: int | None
+
+
 def device_touch(
     *, sigfox_id: str, time: datetime, device_type_id: str | None = None, now: datetime
-) -> Device:
+) -> TouchedDevice:
     """The device with this id, registered if new, its first/last seen widened to `time`.
 
-    The returned object keeps the values from before this message (last_seen,
-    last_seq_number), which the caller needs to spot lost messages.
+    The row stays locked until the transaction ends, so that messages of one
+    device arriving at once see each other's sequence numbers in order.
     """
-    device = Device.objects.select_related("device_type").filter(sigfox_id=sigfox_id).first()
+    devices = Device.objects.select_related("device_type").select_for_update(of=("self",))
+    device = devices.filter(sigfox_id=sigfox_id).first()
     device_type = None
     if device_type_id and (device is None or getattr(device.device_type, "sigfox_id", None) != device_type_id):
         device_type = device_type_touch(sigfox_id=device_type_id, now=now)
     if device is None:
         try:
             with transaction.atomic():
-                return Device.objects.create(
+                created = Device.objects.create(
                     sigfox_id=sigfox_id, first_seen=time, last_seen=time, device_type=device_type
                 )
+            return TouchedDevice(created, previous_seen=None, previous_seq=None)
         except IntegrityError:
             # Another request registered it in the meantime.
-            device = Device.objects.select_related("device_type").get(sigfox_id=sigfox_id)
+            device = devices.get(sigfox_id=sigfox_id)
+    touched = TouchedDevice(device, previous_seen=device.last_seen, previous_seq=device.last_seq_number)
     changes = {}
     # A device added in the admin has not been seen yet: both are null.
     if device.last_seen is None or time > device.last_seen:
-        changes["last_seen"] = Greatest(Coalesce("last_seen", Value(time)), Value(time))
+        changes["last_seen"] = device.last_seen = time
     if device.first_seen is None or time < device.first_seen:
-        changes["first_seen"] = Least(Coalesce("first_seen", Value(time)), Value(time))
+        changes["first_seen"] = device.first_seen = time
     if device_type is not None and device.device_type_id != device_type.pk:
-        changes["device_type"] = device_type
-        device.device_type = device_type
+        changes["device_type"] = device.device_type = device_type
     if changes:
         Device.objects.filter(pk=device.pk).update(**changes)
-    return device
+    return touched
 
 
 def payload_config_for(device: Device) -> str:
@@ -164,6 +172,8 @@ def payload_decode(*, config: str, data: str) -> tuple[dict[str, float], dict | 
     for name, value in fields.items():
         if isinstance(value, float) and not math.isfinite(value):
             value = None  # JSON cannot hold it, and a reading must be finite
+        elif isinstance(value, str):
+            value = value.replace("\x00", "\ufffd")  # PostgreSQL's JSON cannot hold NUL
         stored[name] = value
         if isinstance(value, bool):
             numbers[name] = 1.0 if value else 0.0
@@ -205,7 +215,6 @@ def _reception_add(message: Message, uplink: Uplink, now: datetime) -> None:
         )
 
 
-@transaction.atomic
 def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
     """Store one uplink and its readings, once.
 
@@ -213,42 +222,48 @@ def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
     station, the later DATA ADVANCED callback) adds no reading: it only fills
     in metadata and records the extra reception, and gets the same answer.
     """
-    device = device_touch(
-        sigfox_id=uplink.device_id, time=uplink.time, device_type_id=uplink.device_type_id, now=now
-    )
-    previous_seen, previous_seq = device.last_seen, device.last_seq_number
-    key = dedup_key(
+    return _message_ingest_orm(uplink=uplink, now=now)
+
+
+def _dedup_key_of(uplink: Uplink) -> str:
+    return dedup_key(
         seq_number=uplink.seq_number, sensor=uplink.sensor, values=uplink.values, data=uplink.data
     )
-    downlink_data = device.downlink_pending() if uplink.ack else ""
-    decoded_values, decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                device=device,
-                time=uplink.time,
-                seq_number=uplink.seq_number,
-                sensor=uplink.sensor,
-                body_raw=uplink.body_raw,
-                content_type=uplink.content_type,
-                received_at=now,
-                dedup_key=key,
-                data=uplink.data or "",
-                decoded=decoded,
-                downlink_data=downlink_data,
-                device_type=device.device_type if uplink.device_type_id else None,
-                **{
-                    name: getattr(uplink, name)
-                    for name in MERGED_FIELDS
-                    if getattr(uplink, name) is not None
-                },
-            )
-    except IntegrityError:
-        existing = Message.objects.get(device=device, time=uplink.time, dedup_key=key)
+
+
+@transaction.atomic
+def _message_ingest_orm(*, uplink: Uplink, now: datetime) -> IngestResult:
+    """Every kind of uplink, on every database, through the ORM."""
+    touched = device_touch(
+        sigfox_id=uplink.device_id, time=uplink.time, device_type_id=uplink.device_type_id, now=now
+    )
+    device = touched.device
+    key = _dedup_key_of(uplink)
+    existing = Message.objects.filter(device=device, time=uplink.time, dedup_key=key).first()
+    if existing is not None:
         _merge_into(existing, uplink, device)
         _reception_add(existing, uplink, now)
-        return IngestResult(message=existing, created=False, downlink_data=existing.downlink_data)
+        return IngestResult(created=False, downlink_data=existing.downlink_data)
 
+    downlink_data = device.downlink_pending() if uplink.ack else ""
+    decoded_values, decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
+    # The device row is locked, so no other request can insert this message
+    # now: a unique violation here would be a bug, not a duplicate.
+    message = Message.objects.create(
+        device=device,
+        time=uplink.time,
+        seq_number=uplink.seq_number,
+        sensor=uplink.sensor,
+        body_raw=uplink.body_raw,
+        content_type=uplink.content_type,
+        received_at=now,
+        dedup_key=key,
+        data=uplink.data or "",
+        decoded=decoded,
+        downlink_data=downlink_data,
+        device_type=device.device_type if uplink.device_type_id else None,
+        **{name: getattr(uplink, name) for name in MERGED_FIELDS if getattr(uplink, name) is not None},
+    )
     # Values the callback sent itself win over the same names decoded here.
     readings = [
         Reading(message=message, device=device, sensor=uplink.sensor, quantity=quantity,
@@ -264,22 +279,30 @@ def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
     Reading.objects.bulk_create(readings)
     _reception_add(message, uplink, now)
 
+    previous_seen, previous_seq = touched.previous_seen, touched.previous_seq
     if uplink.seq_number is not None and (previous_seen is None or uplink.time > previous_seen):
         Device.objects.filter(pk=device.pk).update(last_seq_number=uplink.seq_number)
-        if previous_seq is not None and previous_seen is not None:
-            missing = (uplink.seq_number - previous_seq - 1) % SEQ_MODULO
-            # SEQ_MODULO - 1 would mean the same number again: a reset, not a loss.
-            if 0 < missing < SEQ_MODULO - 1:
-                SequenceGap.objects.create(
-                    device=device, message=message, previous_seq_number=previous_seq,
-                    seq_number=uplink.seq_number, missing=missing, time=uplink.time,
-                )
+        missing = lost_between(previous_seq, uplink.seq_number)
+        if missing:
+            SequenceGap.objects.create(
+                device=device, message=message, previous_seq_number=previous_seq,
+                seq_number=uplink.seq_number, missing=missing, time=uplink.time,
+            )
     if downlink_data:
         Downlink.objects.create(
             device=device, message=message, data=downlink_data, mode=device.downlink_mode,
             answered_at=now,
         )
-    return IngestResult(message=message, created=True, downlink_data=downlink_data)
+    return IngestResult(created=True, downlink_data=downlink_data)
+
+
+def lost_between(previous_seq: int | None, seq: int) -> int:
+    """How many messages were lost between two sequence numbers (they wrap at 4096)."""
+    if previous_seq is None:
+        return 0
+    missing = (seq - previous_seq - 1) % SEQ_MODULO
+    # SEQ_MODULO - 1 would mean the same number again: a reset, not a loss.
+    return missing if missing < SEQ_MODULO - 1 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,12 +329,14 @@ def acknowledge_record(
     """
     device = Device.objects.filter(sigfox_id=device_id).first()
     if device is None:
-        device = device_touch(sigfox_id=device_id, time=time, now=now)
-    downlink = (
-        Downlink.objects.filter(device=device, acknowledged_at=None, message__time__lte=time)
-        .order_by("-answered_at")
-        .first()
-    )
+        device = device_touch(sigfox_id=device_id, time=time, now=now).device
+    downlink = None
+    if info_code != InfoCode.PENDING:  # PENDING settles nothing: the outcome comes later
+        downlink = (
+            Downlink.objects.filter(device=device, acknowledged_at=None, message__time__lte=time)
+            .order_by("-answered_at")
+            .first()
+        )
     try:
         with transaction.atomic():
             acknowledge = Acknowledge.objects.create(

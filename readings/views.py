@@ -1,6 +1,7 @@
 """HTTP entry points: the Sigfox callback, the chart page, the health check."""
 
 import logging
+from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -10,7 +11,7 @@ from django.shortcuts import render
 from django.views.defaults import page_not_found
 from django.utils import timezone
 from rest_framework import status
-from rest_framework.exceptions import UnsupportedMediaType
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,14 +40,25 @@ class CallbackView(APIView):
             )
         # Read (and size-check) the raw body before the parsers see it, so that
         # it can be stored exactly as received.
-        body_raw = request.body.decode("utf-8", errors="replace")
+        body = request.body
+        if b"\x00" in body:
+            raise ParseError("Request body contains a NUL byte.")
+        body_raw = body.decode("utf-8", errors="replace")
         return self.handle_callback(request, request.data, body_raw, **kwargs)
 
     put = post
 
     def get(self, request, **kwargs):
+        # The query string is the callback as received, less the secret.
         query = request.META.get("QUERY_STRING", "")
+        if "token" in request.GET:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, v) for k, v in pairs if k != "token"])
         return self.handle_callback(request, request.query_params.dict(), query, **kwargs)
+
+    def media_type(self, request) -> str:
+        """The Content-Type without parameters, as stored with the message."""
+        return (request.content_type or "").split(";")[0].strip()[:100]
 
     def handle_callback(self, request, data, body_raw: str, **kwargs):
         raise NotImplementedError
@@ -63,7 +75,7 @@ class UplinkView(CallbackView):
             **serializer.validated_data,
             sensor=sensor,
             body_raw=body_raw,
-            content_type=request.content_type or "",
+            content_type=self.media_type(request),
         )
         result = services.message_ingest(uplink=uplink, now=now)
         # The transaction has committed: a 2xx now means "stored".

@@ -130,3 +130,91 @@ def server(tmp_path_factory):
     process.terminate()
     process.wait(timeout=10)
     log.close()
+
+
+# Sigfox callbacks as the backend sends them (issue 3): every encoding, every table.
+@pytest.fixture(
+    params=[
+        "json",  # POST application/json, values as JSON types
+        "json-strings",  # POST application/json, every scalar quoted ("true", "12", "null")
+        "form",  # POST application/x-www-form-urlencoded (the backend's default)
+        "text-json",  # POST text/plain holding JSON
+        "text-form",  # POST text/plain holding form fields
+        "put-json",
+        "put-form",
+        "put-text-form",
+        "get",  # GET, variables in the query string
+    ]
+)
+def callback_encoding(request):
+    """Each way the Sigfox backend can deliver the same callback variables."""
+    return request.param
+
+
+@pytest.fixture
+def send_callback(client):
+    """send(path, variables, encoding="json", client=..., query="", **extra): the response.
+
+    `variables` holds Python values; every encoding but "json" renders scalars
+    as the backend substitutes them into a template: true/false, null, digits.
+    Lists and dicts (duplicates, computedLocation) stay JSON in a JSON body and
+    become JSON text in a form or query string. `query` is appended to the URL
+    (?token=...), `extra` goes to the test client (headers=...).
+    """
+    import json
+    from urllib.parse import urlencode
+
+    def as_text(value) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if value is None:
+            return "null"
+        if isinstance(value, list | dict):
+            return json.dumps(value)
+        return str(value)
+
+    def as_json(variables: dict, quoted: bool) -> str:
+        if not quoted:
+            return json.dumps(variables)
+        return json.dumps(
+            {k: v if isinstance(v, list | dict) else as_text(v) for k, v in variables.items()}
+        )
+
+    def send(path, variables, encoding="json", *, client=client, query="", **extra):
+        form = urlencode({k: as_text(v) for k, v in variables.items()})
+        method = "PUT" if encoding.startswith("put-") else "POST"
+        kind = encoding.removeprefix("put-")
+        bodies = {
+            "json": (as_json(variables, quoted=False), "application/json"),
+            "json-strings": (as_json(variables, quoted=True), "application/json"),
+            "form": (form, "application/x-www-form-urlencoded"),
+            "text-json": (as_json(variables, quoted=False), "text/plain"),
+            "text-form": (form, "text/plain"),
+        }
+        if encoding == "get":
+            joined = "&".join(part for part in (form, query) if part)
+            return client.get(f"{path}?{joined}", **extra)
+        body, content_type = bodies[kind]
+        url = f"{path}?{query}" if query else path
+        return client.generic(method, url, body, content_type=content_type, **extra)
+
+    return send
+
+
+@pytest.fixture
+def stored_rows():
+    """Row counts of every table a callback writes, to assert that nothing was stored."""
+    from readings.models import (
+        Acknowledge,
+        DeviceType,
+        Downlink,
+        Reception,
+        SequenceGap,
+    )
+
+    models = (Device, DeviceType, Message, Reading, Reception, SequenceGap, Downlink, Acknowledge)
+
+    def counts() -> dict[str, int]:
+        return {model.__name__: model.objects.count() for model in models}
+
+    return counts

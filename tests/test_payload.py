@@ -82,8 +82,8 @@ def test_it_keeps_the_vector_copy_in_sync():
         ("temp:64:int:8", "field 1 ('temp:64:int:8'): byte index must be 0 to 63, got 64"),
         ("temp::int:8:middle-endian", "field 1 ('temp::int:8:middle-endian'): endianness must be big-endian or little-endian, got 'middle-endian'"),
         ("bad name::int:8", "field 1 ('bad'): expected name:byteIndex:type:param[:endianness[:highBit]]"),
-        ("t√::int:8", "field 1 ('t√::int:8'): name must be letters, digits, _ or -, got 't√'"),
-        ("::int:8", "field 1 ('::int:8'): name must be letters, digits, _ or -, got ''"),
+        ("t√::int:8", "field 1 ('t√::int:8'): name must be 1 to 64 letters, digits, _ or -, got 't√'"),
+        ("::int:8", "field 1 ('::int:8'): name must be 1 to 64 letters, digits, _ or -, got ''"),
         ("s::char:0", "field 1 ('s::char:0'): length must be 1 to 64 bytes, got 0"),
         ("s::char:3:little-endian", "field 1 ('s::char:3:little-endian'): endianness is only for uint, int and float, not char"),
         ("b::bool:1:little-endian", "field 1 ('b::bool:1:little-endian'): endianness is only for uint, int and float, not bool"),
@@ -420,3 +420,9 @@ def test_it_reads_back_a_packed_double(value, little_endian):
     encoded = struct.pack("<d" if little_endian else ">d", value)
     config = "f::float:64" + (":little-endian" if little_endian else "")
     assert payload.decode(config, encoded) == {"f": value}
+
+
+def test_it_limits_names_to_64_characters():
+    assert payload.decode("x" * 64 + "::uint:8", "05") == {"x" * 64: 5}
+    with pytest.raises(payload.ConfigError, match="name must be 1 to 64"):
+        payload.parse_config("x" * 65 + "::uint:8")

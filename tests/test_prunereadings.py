@@ -1,7 +1,6 @@
 """manage.py prunereadings."""
 
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from io import StringIO
 
 import pytest
