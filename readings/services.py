@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
-from readings import payload
+from readings import fastpath, payload
 from readings.models import (
     Acknowledge,
     Device,
@@ -222,6 +222,11 @@ def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
     station, the later DATA ADVANCED callback) adds no reading: it only fills
     in metadata and records the extra reception, and gets the same answer.
     """
+    if fastpath.applies(uplink):
+        created = fastpath.ingest(uplink, key=_dedup_key_of(uplink), now=now)
+        if created or not any(getattr(uplink, name) is not None for name in MERGED_FIELDS):
+            return IngestResult(created=created)
+        # A repeat that knows more than the stored message: merge it below.
     return _message_ingest_orm(uplink=uplink, now=now)
 
 

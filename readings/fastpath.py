@@ -1,0 +1,123 @@
+"""The common uplink in one SQL statement, on PostgreSQL.
+
+Most callbacks are plain uplinks of a known device: values, maybe a
+sequence number and radio metadata, nothing to decode and no downlink to
+answer. Through the ORM such a callback costs nine round trips to the
+database (lock and read the device, update it, insert the message and its
+readings, each inside a transaction); here it is one statement, committed
+on its own: register or widen the device, insert the message unless it is
+stored already, insert its readings, and record a sequence gap.
+
+Anything else (raw data to decode, a device type, a base station, a BIDIR
+request, a database other than PostgreSQL) goes through the ORM path in
+services.message_ingest, which stays the reference for behaviour. The suite
+runs on SQLite, where every uplink takes the ORM path, and on PostgreSQL,
+where the common ones take this one, with the same assertions.
+"""
+
+import json
+
+from django.db import connection
+
+from readings.models import DownlinkMode
+
+SQL = """
+WITH old AS (
+    SELECT id, last_seen, last_seq_number FROM readings_device WHERE sigfox_id = %(device)s
+), dev AS (
+    INSERT INTO readings_device (
+        sigfox_id, name, first_seen, last_seen, payload_config, last_seq_number,
+        downlink_data, downlink_mode, downlink_delivered_at, device_type_id
+    )
+    VALUES (%(device)s, '', %(time)s, %(time)s, '', %(seq)s, '', %(mode)s, NULL, NULL)
+    ON CONFLICT (sigfox_id) DO UPDATE SET
+        first_seen = LEAST(COALESCE(readings_device.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
+        last_seen = GREATEST(COALESCE(readings_device.last_seen, EXCLUDED.last_seen), EXCLUDED.last_seen),
+        last_seq_number = CASE
+            WHEN EXCLUDED.last_seq_number IS NOT NULL
+                 AND (readings_device.last_seen IS NULL OR EXCLUDED.last_seen > readings_device.last_seen)
+            THEN EXCLUDED.last_seq_number
+            ELSE readings_device.last_seq_number
+        END
+    RETURNING id
+), msg AS (
+    INSERT INTO readings_message (
+        device_id, time, seq_number, sensor, body_raw, content_type, received_at, dedup_key,
+        data, device_type_id, ack, long_polling, station, rssi, snr, avg_snr, lat, lng, lqi,
+        link_quality, operator_name, country_code, fixed_lat, fixed_lng, duplicates,
+        computed_location, decoded, downlink_data
+    )
+    SELECT dev.id, %(time)s, %(seq)s, %(sensor)s, %(body_raw)s, %(content_type)s, %(now)s,
+           %(key)s, '', NULL, %(ack)s, %(long_polling)s, '', %(rssi)s, %(snr)s, %(avg_snr)s,
+           %(lat)s, %(lng)s, %(lqi)s, %(link_quality)s, %(operator_name)s, %(country_code)s,
+           %(fixed_lat)s, %(fixed_lng)s, %(duplicates)s::jsonb, %(computed_location)s::jsonb,
+           NULL, ''
+    FROM dev
+    ON CONFLICT (device_id, time, dedup_key) DO NOTHING
+    RETURNING id, device_id
+), readings AS (
+    INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, decoded)
+    SELECT msg.id, msg.device_id, %(sensor)s, v.quantity, v.value, %(time)s, false
+    FROM msg CROSS JOIN unnest(%(quantities)s::text[], %(values)s::float8[]) AS v(quantity, value)
+), gap AS (
+    INSERT INTO readings_sequencegap (device_id, message_id, previous_seq_number, seq_number, missing, time)
+    SELECT msg.device_id, msg.id, old.last_seq_number, %(seq)s,
+           ((%(seq)s - old.last_seq_number - 1) %% 4096 + 4096) %% 4096, %(time)s
+    FROM msg CROSS JOIN old
+    WHERE %(seq)s IS NOT NULL AND old.last_seq_number IS NOT NULL AND old.last_seen < %(time)s
+      AND ((%(seq)s - old.last_seq_number - 1) %% 4096 + 4096) %% 4096 BETWEEN 1 AND 4094
+)
+SELECT count(*) FROM msg
+"""
+
+
+def applies(uplink) -> bool:
+    """True for an uplink this statement stores exactly as the ORM path would."""
+    return (
+        connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and not uplink.data
+        and not uplink.device_type_id
+        and not uplink.station
+        and not uplink.ack
+    )
+
+
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def ingest(uplink, *, key: str, now) -> bool:
+    """Store the uplink; True if it was new, False if it was stored already."""
+    params = {
+        "device": uplink.device_id,
+        "time": uplink.time,
+        "seq": uplink.seq_number,
+        "mode": DownlinkMode.ONCE.value,
+        "sensor": uplink.sensor,
+        "body_raw": uplink.body_raw,
+        "content_type": uplink.content_type,
+        "now": now,
+        "key": key,
+        "ack": uplink.ack,
+        "long_polling": uplink.long_polling,
+        "rssi": uplink.rssi,
+        "snr": uplink.snr,
+        "avg_snr": uplink.avg_snr,
+        "lat": uplink.lat,
+        "lng": uplink.lng,
+        "lqi": uplink.lqi or "",
+        "link_quality": uplink.link_quality,
+        "operator_name": uplink.operator_name or "",
+        "country_code": uplink.country_code or "",
+        "fixed_lat": uplink.fixed_lat,
+        "fixed_lng": uplink.fixed_lng,
+        "duplicates": _json(uplink.duplicates),
+        "computed_location": _json(uplink.computed_location),
+        "quantities": list(uplink.values),
+        "values": list(uplink.values.values()),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(SQL, params)
+        (created,) = cursor.fetchone()
+    return bool(created)
