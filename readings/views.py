@@ -12,12 +12,12 @@ from django.views.defaults import page_not_found
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from readings import selectors, services
 from readings.auth import CallbackTokenAuthentication
+from readings.limits import CallbackRateThrottle, FromAllowedNetwork
 from readings.parsers import CallbackFormParser, CallbackJSONParser, CallbackTextParser
 from readings.serializers import AcknowledgeSerializer, UplinkSerializer
 
@@ -28,7 +28,8 @@ class CallbackView(APIView):
     """What every Sigfox callback endpoint shares: encodings, size limit, token."""
 
     authentication_classes = [CallbackTokenAuthentication]
-    permission_classes = [AllowAny]
+    permission_classes = [FromAllowedNetwork]
+    throttle_classes = [CallbackRateThrottle]
     parser_classes = [CallbackJSONParser, CallbackFormParser, CallbackTextParser]
     http_method_names = ["get", "post", "put"]
 

@@ -139,6 +139,11 @@ PUBLIC_DASHBOARD = env.bool("PUBLIC_DASHBOARD", default=False)
 
 # Callbacks must carry this secret (Bearer, Basic password or ?token=) when set.
 SIGFOX_CALLBACK_TOKEN = env.str("SIGFOX_CALLBACK_TOKEN", default="")
+# Only callbacks from these networks (comma-separated CIDRs) are accepted when
+# set; the Sigfox backend calls from 185.110.96.0/22.
+SIGFOX_CALLBACK_NETWORKS = env.list("SIGFOX_CALLBACK_NETWORKS", default=[])
+# At most this many callbacks per source address ("600/min", "20/s"); empty: no limit.
+SIGFOX_CALLBACK_RATE = env.str("SIGFOX_CALLBACK_RATE", default="")
 # Splits the raw {data} of devices whose own config and type's are empty.
 SIGFOX_PAYLOAD_CONFIG = env.str("SIGFOX_PAYLOAD_CONFIG", default="")
 
@@ -156,10 +161,13 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Rate-limit counters; local memory is per worker process, a shared cache
+# (e.g. CACHE_URL=redis://127.0.0.1:6379/1 with the redis package) is per site.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 # Production hardening; `manage.py check --deploy` stays clean with DEBUG off.
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
-)
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
