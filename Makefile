@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKERS ?= 2
+# Sync workers: two per core keeps the cores busy while others wait on the database.
+WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) * 2 )))
 PYTEST_ARGS ?=
 
 .PHONY: run test install install-dev static migrate firmware-uno clean

@@ -17,19 +17,23 @@ where the common ones take this one, with the same assertions.
 
 import json
 
+import psycopg
 from django.db import connection
 
 from readings.models import DownlinkMode
 
 SQL = """
 WITH old AS (
-    SELECT id, last_seen, last_seq_number FROM readings_device WHERE sigfox_id = %(device)s
+    SELECT id, last_seen, last_seq_number FROM readings_device WHERE sigfox_id = %(device)s::text
 ), dev AS (
     INSERT INTO readings_device (
         sigfox_id, name, first_seen, last_seen, payload_config, last_seq_number,
         downlink_data, downlink_mode, downlink_delivered_at, device_type_id
     )
-    VALUES (%(device)s, '', %(time)s, %(time)s, '', %(seq)s, '', %(mode)s, NULL, NULL)
+    VALUES (
+        %(device)s::text, '', %(time)s::timestamptz, %(time)s::timestamptz, '', %(seq)s::integer,
+        '', %(mode)s::text, NULL, NULL
+    )
     ON CONFLICT (sigfox_id) DO UPDATE SET
         first_seen = LEAST(COALESCE(readings_device.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
         last_seen = GREATEST(COALESCE(readings_device.last_seen, EXCLUDED.last_seen), EXCLUDED.last_seen),
@@ -47,25 +51,30 @@ WITH old AS (
         link_quality, operator_name, country_code, fixed_lat, fixed_lng, duplicates,
         computed_location, decoded, downlink_data
     )
-    SELECT dev.id, %(time)s, %(seq)s, %(sensor)s, %(body_raw)s, %(content_type)s, %(now)s,
-           %(key)s, '', NULL, %(ack)s, %(long_polling)s, '', %(rssi)s, %(snr)s, %(avg_snr)s,
-           %(lat)s, %(lng)s, %(lqi)s, %(link_quality)s, %(operator_name)s, %(country_code)s,
-           %(fixed_lat)s, %(fixed_lng)s, %(duplicates)s::jsonb, %(computed_location)s::jsonb,
-           NULL, ''
+    SELECT dev.id, %(time)s::timestamptz, %(seq)s::integer, %(sensor)s::text, %(body_raw)s::text,
+           %(content_type)s::text, %(now)s::timestamptz, %(key)s::text, '', NULL,
+           %(ack)s::boolean, %(long_polling)s::boolean, '', %(rssi)s::float8, %(snr)s::float8,
+           %(avg_snr)s::float8, %(lat)s::float8, %(lng)s::float8, %(lqi)s::text,
+           %(link_quality)s::smallint, %(operator_name)s::text, %(country_code)s::text,
+           %(fixed_lat)s::float8, %(fixed_lng)s::float8, %(duplicates)s::jsonb,
+           %(computed_location)s::jsonb, NULL, ''
     FROM dev
     ON CONFLICT (device_id, time, dedup_key) DO NOTHING
     RETURNING id, device_id
 ), readings AS (
     INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, decoded)
-    SELECT msg.id, msg.device_id, %(sensor)s, v.quantity, v.value, %(time)s, false
+    SELECT msg.id, msg.device_id, %(sensor)s::text, v.quantity, v.value, %(time)s::timestamptz, false
     FROM msg CROSS JOIN unnest(%(quantities)s::text[], %(values)s::float8[]) AS v(quantity, value)
 ), gap AS (
-    INSERT INTO readings_sequencegap (device_id, message_id, previous_seq_number, seq_number, missing, time)
-    SELECT msg.device_id, msg.id, old.last_seq_number, %(seq)s,
-           ((%(seq)s - old.last_seq_number - 1) %% 4096 + 4096) %% 4096, %(time)s
+    INSERT INTO readings_sequencegap (
+        device_id, message_id, previous_seq_number, seq_number, missing, time
+    )
+    SELECT msg.device_id, msg.id, old.last_seq_number, %(seq)s::integer,
+           ((%(seq)s::integer - old.last_seq_number - 1) %% 4096 + 4096) %% 4096, %(time)s::timestamptz
     FROM msg CROSS JOIN old
-    WHERE %(seq)s IS NOT NULL AND old.last_seq_number IS NOT NULL AND old.last_seen < %(time)s
-      AND ((%(seq)s - old.last_seq_number - 1) %% 4096 + 4096) %% 4096 BETWEEN 1 AND 4094
+    WHERE %(seq)s::integer IS NOT NULL AND old.last_seq_number IS NOT NULL
+      AND old.last_seen < %(time)s::timestamptz
+      AND ((%(seq)s::integer - old.last_seq_number - 1) %% 4096 + 4096) %% 4096 BETWEEN 1 AND 4094
 )
 SELECT count(*) FROM msg
 """
@@ -117,7 +126,13 @@ def ingest(uplink, *, key: str, now) -> bool:
         "quantities": list(uplink.values),
         "values": list(uplink.values.values()),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(SQL, params)
-        (created,) = cursor.fetchone()
+    # Django's cursors bind parameters on the client and never prepare, so
+    # PostgreSQL would plan this statement afresh every time. A cursor of
+    # psycopg's own binds on the server, and prepare=True keeps the statement
+    # prepared on the connection so that its plan is reused.
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(SQL, params, prepare=True)
+            (created,) = cursor.fetchone()
     return bool(created)

@@ -134,7 +134,11 @@ class Device(models.Model):
 class Message(models.Model):
     """One uplink as received, raw body included, stored once however often it arrives."""
 
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="messages")
+    # No index of its own: the unique (device, time, dedup_key) index serves
+    # every look-up by device, newest first included (scanned backwards).
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     time = models.DateTimeField(help_text="Reception time reported by the Sigfox backend.")
     seq_number = models.PositiveIntegerField(null=True, blank=True)
     sensor = models.CharField(max_length=64, help_text="The <sensor> part of the callback URL.")
@@ -142,8 +146,11 @@ class Message(models.Model):
     content_type = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField()
     data = models.CharField(max_length=24, blank=True, help_text="Raw payload, hex.")
+    # Unindexed: it is only read through one message, and an index would be
+    # paid on every insert for the rare deletion of a device type.
     device_type = models.ForeignKey(
-        DeviceType, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+        DeviceType, null=True, blank=True, on_delete=models.SET_NULL, related_name="messages",
+        db_index=False,
     )
     ack = models.BooleanField(null=True, help_text="The device waited for a downlink.")
     long_polling = models.BooleanField(null=True)
@@ -177,7 +184,6 @@ class Message(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["device", "-time"], name="message_device_time"),
             models.Index(fields=["time"], name="message_time"),
         ]
 
@@ -188,9 +194,16 @@ class Message(models.Model):
 class Reading(models.Model):
     """One measured value: a quantity ("temp") of a device's sensor at a time."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="readings")
+    # Both foreign keys lead an index already (the unique (message, quantity)
+    # and the series index), so they get none of their own: every index is
+    # paid for on each insert.
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="readings", db_index=False
+    )
     # Copied from the message so that a series is read from one index alone.
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="readings")
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="readings", db_index=False
+    )
     sensor = models.CharField(max_length=64)
     quantity = models.CharField(max_length=64)
     value = models.FloatField()
