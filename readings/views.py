@@ -1,4 +1,4 @@
-"""HTTP entry points: the Sigfox callback, the chart page, the health check."""
+"""HTTP entry points: the Sigfox callback, the chart pages, the health check."""
 
 import logging
 from urllib.parse import parse_qsl, urlencode
@@ -6,8 +6,9 @@ from urllib.parse import parse_qsl, urlencode
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.defaults import page_not_found
 from django.utils import timezone
 from rest_framework import status
@@ -98,22 +99,95 @@ class AcknowledgeView(CallbackView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def graph(request):
-    """The chart page: the latest readings of every series, drawn with Chart.js."""
-    if not settings.PUBLIC_DASHBOARD and not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    devices = list(selectors.device_list())
-    chosen = request.GET.get("device", "").upper()
-    if chosen and not any(d.sigfox_id == chosen for d in devices):
-        chosen = ""
-    series = selectors.latest_series(device_id=chosen or None, per_series=selectors.GRAPH_POINTS)
-    context = {
-        "devices": devices,
-        "chosen": chosen,
-        "chart": {"series": series, "timeZone": settings.TIME_ZONE},
+# How often the chart pages ask for new readings.
+POLL_MS = 5000
+RANGE_LABELS = {
+    "hour": "Last hour",
+    "day": "Last day",
+    "week": "Last week",
+    "month": "Last month",
+    "year": "Last year",
+    "all": "All",
+    "custom": "From–to dates",
+}
+
+
+def _may_see_dashboard(request) -> bool:
+    return settings.PUBLIC_DASHBOARD or request.user.is_authenticated
+
+
+def _int_param(request, name: str, *, low: int, high: int) -> int | None:
+    try:
+        return min(high, max(low, int(request.GET[name])))
+    except (KeyError, ValueError):
+        return None
+
+
+def _chart_context(request, choices: selectors.ChartChoices, *, device=None) -> dict:
+    """The page's controls, and the JSON that graph.js draws from (json_script)."""
+    chart = {
+        "timeZone": settings.TIME_ZONE,
+        "urls": {
+            "series": reverse("api-series"),
+            "readings": reverse("api-readings"),
+            "csv": reverse("api-readings-csv"),
+            "link": reverse("api-device-link", args=[device.sigfox_id]) if device else None,
+        },
+        "range": choices.range,
+        "from": choices.date_from,
+        "to": choices.date_to,
+        "maxSeries": selectors.GRAPH_MAX_SERIES,
+        "series": [key.as_dict() for key in choices.series],
+        "keys": [key.as_dict() for key in choices.keys],
+    }
+    return {
+        "choices": choices,
+        "chart": chart,
+        "ranges": [(name, label) for name, label in RANGE_LABELS.items()],
+        # Tests speed the live update up; nobody needs it faster than twice a second.
+        "poll_ms": _int_param(request, "poll_ms", low=500, high=600_000) or POLL_MS,
+        "points": _int_param(request, "points", low=selectors.SERIES_MIN_POINTS,
+                             high=selectors.SERIES_MAX_POINTS),
         "callback_url": request.build_absolute_uri("/data/1"),
     }
-    return render(request, "readings/graph.html", context)
+
+
+def graph(request):
+    """The chart page: chosen series of chosen devices over a range, drawn by
+    static/readings/graph.js from the read API."""
+    if not _may_see_dashboard(request):
+        return redirect_to_login(request.get_full_path())
+    choices = selectors.chart_choices(
+        devices=request.GET.getlist("device"),
+        quantities=request.GET.getlist("quantity"),
+        range_name=request.GET.get("range", ""),
+        date_from=request.GET.get("from", ""),
+        date_to=request.GET.get("to", ""),
+        now=timezone.now(),
+    )
+    return render(request, "readings/graph.html", _chart_context(request, choices))
+
+
+def device_page(request, sigfox_id: str):
+    """One device: its series, its link quality (RSSI, SNR, lost messages), its latest values."""
+    if not _may_see_dashboard(request):
+        return redirect_to_login(request.get_full_path())
+    device = selectors.device_get(sigfox_id=sigfox_id)
+    if device is None:
+        raise Http404("No such device.")
+    choices = selectors.chart_choices(
+        devices=[device.sigfox_id],
+        quantities=request.GET.getlist("quantity"),
+        range_name=request.GET.get("range", ""),
+        date_from=request.GET.get("from", ""),
+        date_to=request.GET.get("to", ""),
+        device=device,
+        now=timezone.now(),
+    )
+    context = _chart_context(request, choices, device=device)
+    context["device"] = device
+    context["latest"] = selectors.device_latest_readings(device=device, keys=choices.keys)
+    return render(request, "readings/device.html", context)
 
 
 def healthz(request):

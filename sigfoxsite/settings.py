@@ -37,6 +37,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # API tokens for scripts, made in the admin.
+    "rest_framework.authtoken",
+    # The OpenAPI schema of /api/ and its Swagger UI, served from here (no CDN).
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "readings",
 ]
 
@@ -123,6 +128,9 @@ STATICFILES_DIRS = [
         "vendor/chartjs-adapter-luxon",
         BASE_DIR / "node_modules" / "chartjs-adapter-luxon" / "dist",
     ),
+    ("vendor/chartjs-plugin-zoom", BASE_DIR / "node_modules" / "chartjs-plugin-zoom" / "dist"),
+    # hammerjs has no dist folder; its built files sit at the package root.
+    ("vendor/hammerjs", BASE_DIR / "node_modules" / "hammerjs"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -157,11 +165,30 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SIGFOX_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "readings.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "sigfoxsite API",
+    "DESCRIPTION": (
+        "Read API of sigfoxsite (devices, messages, readings, downsampled series, link "
+        "quality, CSV) and the Sigfox callback endpoints it receives. Read endpoints take a "
+        "session (the browser) or `Authorization: Token <key>` (keys are made in the admin); "
+        "they are public when PUBLIC_DASHBOARD is set."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from the validator's host: the page loads nothing from elsewhere.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # Rate-limit counters; local memory is per worker process, a shared cache

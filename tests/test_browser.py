@@ -1,10 +1,13 @@
-"""The chart page in a real headless Chromium, driven by Playwright."""
+"""The chart pages in a real headless Chromium, driven by Playwright."""
 
 import json
+import math
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -18,6 +21,8 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+# The README's screenshot is kept small.
+SCREENSHOT_MAX_BYTES = 200_000
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +39,51 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 700})
+def _page(browser, viewport):
+    context = browser.new_context(viewport=viewport)
     page = context.new_page()
-    foreign = []
+    foreign, errors = [], []
     page.on("request", lambda req: foreign.append(req.url)
             if not req.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page, foreign, errors
+
+
+@pytest.fixture
+def page(browser):
+    context, page, foreign, errors = _page(browser, {"width": 1100, "height": 700})
     yield page
     context.close()
     assert foreign == [], f"the page loaded from other hosts: {foreign}"
+    assert errors == [], f"the page raised: {errors}"
+
+
+@pytest.fixture
+def phone(browser):
+    context, page, foreign, errors = _page(browser, {"width": 375, "height": 740})
+    yield page
+    context.close()
+    assert foreign == [] and errors == []
+
+
+def post(server, body: dict, sensor="1"):
+    status = request(f"{server.url}/data/{sensor}", json.dumps(body))[0]
+    assert status == 204, (status, body)
+
+
+def post_many(server, bodies):
+    """(body, sensor) pairs: each device's in order (sequence numbers count lost
+    messages), devices side by side."""
+    by_device = {}
+    for body, sensor in bodies:
+        by_device.setdefault(body["device"], []).append((body, sensor))
+
+    def send(pairs):
+        for body, sensor in pairs:
+            post(server, body, sensor)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(send, by_device.values()))
 
 
 def chart_state(page) -> list[dict]:
@@ -53,16 +93,62 @@ def chart_state(page) -> list[dict]:
     )
 
 
-def test_it_draws_a_callback_sent_over_http(server, page, tmp_path):
+def wait_for_load(page, count: int):
+    page.wait_for_function(f"() => (window.sigfoxState && window.sigfoxState.loads >= {count} "
+                           "&& document.getElementById('chart').dataset.ready === 'true')",
+                           timeout=15_000)
+
+
+def wait_for_window_loaded(page):
+    """Until the data drawn is the data asked for the x axis as it now stands
+    (wheel events may still be zooming when the first reload starts)."""
+    page.wait_for_function(
+        """() => { const s = window.sigfoxState, x = window.sigfoxChart.scales.x;
+                   return s.loads >= 2 && document.getElementById('chart').dataset.ready === 'true'
+                       && Math.abs(s.lastRequest.since - x.min) < 1000
+                       && Math.abs(s.lastRequest.until - x.max) < 1000; }""",
+        timeout=15_000,
+    )
+
+
+def visible_points(page) -> int:
+    return page.evaluate(
+        """() => { const c = window.sigfoxChart, x = c.scales.x;
+                   return c.data.datasets.reduce((n, d) =>
+                       n + d.data.filter(p => p.x >= x.min && p.x <= x.max).length, 0); }"""
+    )
+
+
+@pytest.fixture(scope="module")
+def a_day(server):
+    """A day of readings of two devices, nine minutes apart, with a spike and lost
+    messages. They span 21.5 hours: the "last day" of the later tests (23 hours
+    on the day clocks go forward) still holds them all."""
+    end = int(time.time()) - 60
+    bodies = []
+    for i in range(144):
+        t = end - (143 - i) * 540
+        temp = round(18 + 4 * math.sin(i / 23), 2) + (9 if i == 90 else 0)
+        seq = i + (2 if i >= 100 else 0)
+        bodies.append(({"device": "DA1A01", "time": str(t), "seqNumber": seq, "temp": temp,
+                        "vbat_mv": 3300 - i, "rssi": -115 - (i * 7) % 13, "snr": 6 + (i * 5) % 9},
+                       "1"))
+        if i % 2 == 0:
+            bodies.append(({"device": "DA1A02", "time": str(t + 60),
+                            "hum": round(55 + 12 * math.cos(i / 17), 1)}, "kitchen"))
+    post_many(server, bodies)
+    return end
+
+
+def test_it_draws_a_callback_sent_over_http(server, page):
     now = int(time.time()) - 3600
     for i, temp in enumerate([19, 21, -3]):
-        body = json.dumps({"device": "C0FFEE", "time": str(now + 600 * i), "temp": temp})
-        assert request(f"{server.url}/data/1", body)[0] == 204
+        post(server, {"device": "C0FFEE", "time": str(now + 600 * i), "temp": temp})
 
     page.goto(f"{server.url}/graph?device=C0FFEE")
     page.wait_for_selector("canvas#chart[data-ready=true]", timeout=15_000)
     series = chart_state(page)
-    assert [s["label"] for s in series] == ["C0FFEE · sensor 1 · temp"]
+    assert [s["label"] for s in series] == ["C0FFEE · sensor 1 · temp (°C)"]
     assert series[0]["points"] == [[(now + 600 * i) * 1000, t] for i, t in enumerate([19, 21, -3])]
 
     # The time axis is labelled in the site's zone (Europe/Paris for this server).
@@ -80,26 +166,207 @@ def test_it_draws_a_callback_sent_over_http(server, page, tmp_path):
                    let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"""
     )
     assert painted > 1000
+    assert page.text_content("#chart-status") == "3 readings."
 
+
+def test_it_makes_the_readme_screenshot(server, page, a_day, tmp_path):
+    page.goto(f"{server.url}/graph?device=DA1A01&device=DA1A02&range=day")
+    wait_for_load(page, 1)
+    labels = [s["label"] for s in chart_state(page)]
+    assert labels == ["DA1A01 · sensor 1 · temp (°C)", "DA1A01 · sensor 1 · vbat_mv (mV)",
+                      "DA1A02 · sensor kitchen · hum (%)"]
     shot = tmp_path / "graph.png"
     page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000
+    assert 10_000 < shot.stat().st_size < SCREENSHOT_MAX_BYTES
     if os.environ.get("SCREENSHOT_DIR"):
-        shutil.copy(shot, Path(os.environ["SCREENSHOT_DIR"]) / "graph.png")
+        target = Path(os.environ["SCREENSHOT_DIR"])
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target / "graph.png")
+
+
+def test_it_keeps_the_spike_of_a_downsampled_day(server, page, a_day):
+    page.goto(f"{server.url}/graph?device=DA1A01&quantity=temp&range=day&points=20")
+    wait_for_load(page, 1)
+    points = chart_state(page)[0]["points"]
+    assert len(points) <= 20
+    assert max(v for _, v in points) == round(18 + 4 * math.sin(90 / 23), 2) + 9
+    assert "drawn as" in page.text_content("#chart-status")
+
+
+def test_it_changes_the_data_with_the_range(server, page):
+    now = int(time.time())
+    post(server, {"device": "BA0001", "time": str(now - 3 * 86400), "temp": 2})
+    post(server, {"device": "BA0001", "time": str(now - 7200), "temp": 1})
+
+    page.goto(f"{server.url}/graph?device=BA0001")
+    wait_for_load(page, 1)
+    assert page.input_value("#range") == "day"
+    assert [v for _, v in chart_state(page)[0]["points"]] == [1]
+
+    page.select_option("#range", "week")
+    wait_for_load(page, 2)
+    assert [v for _, v in chart_state(page)[0]["points"]] == [2, 1]
+    assert "range=week" in page.url
+
+    # Dates pick a custom range; one without readings says so.
+    page.fill("#from", "2020-01-01")
+    page.fill("#to", "2020-01-02")
+    page.dispatch_event("#to", "change")
+    page.wait_for_function("() => document.getElementById('chart-status').dataset.kind === 'empty'")
+    assert page.input_value("#range") == "custom"
+    assert "No readings in this range" in page.text_content("#chart-status")
+    assert chart_state(page)[0]["points"] == []
+
+
+def test_it_shows_a_new_reading_without_a_reload(server, page):
+    now = int(time.time())
+    post(server, {"device": "11FE01", "time": str(now - 600), "temp": 20})
+    page.goto(f"{server.url}/graph?device=11FE01&poll_ms=500")
+    wait_for_load(page, 1)
+    page.evaluate("() => { window.notReloaded = true; }")
+
+    post(server, {"device": "11FE01", "time": str(now), "temp": 23.5})
+    page.wait_for_function(
+        "() => window.sigfoxChart.data.datasets[0].data.some(p => p.y === 23.5)", timeout=10_000)
+    assert page.evaluate("() => window.notReloaded") is True
+    assert chart_state(page)[0]["points"] == [[(now - 600) * 1000, 20], [now * 1000, 23.5]]
+    assert page.evaluate("() => window.sigfoxState.loads") == 1
+
+
+def test_it_fetches_finer_data_when_zooming(server, page, a_day):
+    series_requests = []
+    page.on("request", lambda req: series_requests.append(req.url) if "/api/series/" in req.url else None)
+    page.goto(f"{server.url}/graph?device=DA1A01&quantity=temp&range=day&points=20")
+    wait_for_load(page, 1)
+    assert visible_points(page) <= 20
+
+    box = page.locator("canvas#chart").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] / 2)
+    for _ in range(12):
+        page.mouse.wheel(0, -200)
+        page.wait_for_timeout(30)
+    wait_for_window_loaded(page)
+
+    shown = page.evaluate("() => [window.sigfoxChart.scales.x.min, window.sigfoxChart.scales.x.max]")
+    day_ms = 86_400_000
+    assert shown[1] - shown[0] < day_ms / 2
+    query = parse_qs(urlparse(series_requests[-1]).query)
+    asked = [time.mktime(time.strptime(query[k][0][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+             for k in ("since", "until")]
+    assert abs(asked[0] * 1000 - shown[0]) < 1000 and abs(asked[1] * 1000 - shown[1]) < 1000
+    # The same twenty points now cover a shorter time: each stands for less of it.
+    first, last = (page.request.get(url).json() for url in (series_requests[0], series_requests[-1]))
+    width = lambda answer: answer["buckets"][0]["end"] - answer["buckets"][0]["start"]  # noqa: E731
+    assert width(last) < width(first) / 2
+    assert visible_points(page) >= 8
+
+
+def test_it_zooms_and_pans_with_buttons(server, page, a_day):
+    page.goto(f"{server.url}/graph?device=DA1A01&quantity=temp&range=day&points=20")
+    wait_for_load(page, 1)
+    width = page.evaluate("() => window.sigfoxChart.scales.x.max - window.sigfoxChart.scales.x.min")
+    page.click("button[data-action=zoom-in]")
+    wait_for_load(page, 2)
+    zoomed = page.evaluate("() => [window.sigfoxChart.scales.x.min, window.sigfoxChart.scales.x.max]")
+    assert zoomed[1] - zoomed[0] < width * 0.75
+    page.click("button[data-action=earlier]")
+    wait_for_load(page, 3)
+    panned = page.evaluate("() => window.sigfoxChart.scales.x.min")
+    assert panned < zoomed[0]
+    page.click("button[data-action=reset]")
+    wait_for_load(page, 4)
+    assert page.evaluate("() => window.sigfoxChart.scales.x.max - window.sigfoxChart.scales.x.min") >= width - 5000
+
+
+def test_it_links_the_csv_of_what_is_shown(server, page, a_day):
+    page.goto(f"{server.url}/graph?device=DA1A01&quantity=temp&range=day")
+    wait_for_load(page, 1)
+    href = page.get_attribute("#csv-link", "href")
+    query = parse_qs(urlparse(href).query)
+    assert query["device"] == ["DA1A01"] and query["quantity"] == ["temp"]
+    assert {"since", "until"} <= set(query)
+    response = page.request.get(server.url + href)
+    lines = response.text().splitlines()
+    assert lines[0] == "time,device,sensor,quantity,value"
+    assert len(lines) == 145
+    assert lines[1].split(",")[1:4] == ["DA1A01", "1", "temp"]
 
 
 def test_it_switches_device_with_the_picker_by_keyboard(server, page):
     now = int(time.time()) - 7200
     for device, temp in [("AB01", 5), ("AB02", 6)]:
-        body = json.dumps({"device": device, "time": str(now), "temp": temp})
-        assert request(f"{server.url}/data/kitchen", body)[0] == 204
+        post(server, {"device": device, "time": str(now), "temp": temp}, sensor="kitchen")
 
-    page.goto(f"{server.url}/graph")
-    page.wait_for_selector("canvas#chart[data-ready=true]")
-    page.focus("select#device")
-    page.select_option("select#device", "AB02")
+    page.goto(f"{server.url}/graph?device=AB01")
+    wait_for_load(page, 1)
+    if not page.evaluate("() => document.getElementById('device-choices').open"):
+        page.focus("#device-choices summary")
+        page.keyboard.press("Enter")
+    page.focus("#device-AB01")
+    page.keyboard.press("Tab")  # the link to AB01's page
     page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "device-AB02"
+    outline = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid", "keyboard focus must be visible"
+    page.keyboard.press("Space")
+    wait_for_load(page, 2)
+    page.focus("#device-AB01")
+    page.keyboard.press("Space")
+    wait_for_load(page, 3)
+    assert chart_state(page) == [{"label": "AB02 · sensor kitchen · temp (°C)", "points": [[now * 1000, 6]]}]
+    assert "device=AB02" in page.url and "device=AB01" not in page.url
+
+
+def test_it_works_with_the_keyboard(server, page, a_day):
+    page.goto(f"{server.url}/graph?device=DA1A01&range=day")
+    wait_for_load(page, 1)
+    # Quantities: a checkbox toggled with the space bar.
+    page.focus("#quantity-choices input[value=vbat_mv]")
+    page.keyboard.press("Space")
+    wait_for_load(page, 2)
+    assert [s["label"] for s in chart_state(page)] == ["DA1A01 · sensor 1 · temp (°C)"]
+    # The range: a select changed with the arrow keys.
+    page.focus("#range")
+    page.keyboard.press("ArrowDown")
+    wait_for_load(page, 3)
+    assert page.input_value("#range") == "week"
+    # The zoom buttons take Enter.
+    page.focus("button[data-action=zoom-in]")
     page.keyboard.press("Enter")
-    page.wait_for_url("**/graph?device=AB02")
-    page.wait_for_selector("canvas#chart[data-ready=true]")
-    assert chart_state(page) == [{"label": "AB02 · sensor kitchen · temp", "points": [[now * 1000, 6]]}]
+    wait_for_load(page, 4)
+    assert page.evaluate("() => window.sigfoxState.zoomed") is True
+    # Every control is reachable with Tab.
+    reached = set()
+    page.focus("#range")
+    for _ in range(20):  # a date input takes a Tab per part
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("() => document.activeElement.id || document.activeElement.dataset.action"))
+    assert {"from", "to", "zoom-in", "zoom-out", "earlier", "later", "reset", "csv-link"} <= reached
+
+
+def test_it_fits_a_phone_screen(server, phone, a_day):
+    phone.goto(f"{server.url}/graph?device=DA1A01&device=DA1A02&range=day")
+    wait_for_load(phone, 1)
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= 375
+    assert phone.evaluate("() => document.getElementById('chart').getBoundingClientRect().right") <= 375
+    assert phone.locator("#range").is_visible() and phone.locator("#csv-link").is_visible()
+
+
+def test_it_shows_link_quality_on_the_device_page(server, page, a_day):
+    page.goto(f"{server.url}/devices/DA1A01?range=day")
+    wait_for_load(page, 1)
+    page.wait_for_selector("canvas#link-chart[data-ready=true]", timeout=15_000)
+    datasets = page.evaluate(
+        """() => Object.fromEntries(window.sigfoxLinkChart.data.datasets.map(
+               d => [d.label, d.data.map(p => p.y)]))""")
+    assert min(datasets["RSSI lowest"]) >= -127 and max(datasets["RSSI highest"]) <= -115
+    assert datasets["SNR mean (dB)"]
+    assert sum(datasets["Lost messages"]) == 2
+    assert "144 messages, 2 lost." == page.text_content("#link-status")
+
+
+def test_it_serves_the_api_docs_from_this_site(server, page):
+    page.goto(f"{server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info", timeout=15_000)
+    assert "sigfoxsite API" in page.text_content(".swagger-ui .info")
+    assert page.locator("text=/api/series/").count() >= 1

@@ -1,7 +1,8 @@
-"""GET /graph: the chart page."""
+"""GET /graph and /devices/<id>: the chart pages (drawn by graph.js from the read API)."""
 
 import json
 import re
+import time
 
 import pytest
 
@@ -16,6 +17,10 @@ def chart_data(response) -> dict:
     )
     assert match, "the page embeds no chart data"
     return json.loads(match.group(1))
+
+
+def series_keys(data: dict) -> list[tuple[str, str, str]]:
+    return [(s["device"], s["sensor"], s["quantity"]) for s in data["series"]]
 
 
 @pytest.fixture
@@ -48,10 +53,17 @@ def test_it_shows_the_empty_state_with_a_curl_example(admin_client):
 
 def test_it_embeds_one_series_per_device_sensor_quantity(admin_client, some_readings):
     data = chart_data(admin_client.get("/graph"))
-    keys = [(s["device"], s["sensor"], s["quantity"]) for s in data["series"]]
-    assert keys == [("1A2B3C", "1", "temp"), ("BF1327", "2", "hum"), ("BF1327", "2", "temp")]
-    first = data["series"][0]
-    assert first["points"] == [[(1700000000 + 600 * m) * 1000, 20.0 + m] for m in range(5)]
+    assert series_keys(data) == [("1A2B3C", "1", "temp"), ("BF1327", "2", "hum"), ("BF1327", "2", "temp")]
+    assert [s["label"] for s in data["series"]] == [
+        "1A2B3C · sensor 1 · temp (°C)", "BF1327 · sensor 2 · hum (%)", "BF1327 · sensor 2 · temp (°C)"]
+    assert [s["unit"] for s in data["series"]] == ["°C", "%", "°C"]
+
+
+def test_it_points_the_chart_at_the_api_not_at_embedded_readings(admin_client, some_readings):
+    data = chart_data(admin_client.get("/graph"))
+    assert data["urls"] == {"series": "/api/series/", "readings": "/api/readings/",
+                            "csv": "/api/readings.csv", "link": None}
+    assert "points" not in data["series"][0]
 
 
 def test_it_passes_the_site_time_zone_to_the_chart(admin_client, settings, some_readings):
@@ -59,25 +71,24 @@ def test_it_passes_the_site_time_zone_to_the_chart(admin_client, settings, some_
     assert chart_data(admin_client.get("/graph"))["timeZone"] == "Europe/Paris"
 
 
-def test_it_shows_the_latest_points_by_default(admin_client, post_json):
-    rows = [{"device": "1A2B3C", "time": 1700000000 + 600 * i, "temp": i} for i in range(250)]
-    for row in rows:
-        post_json(json.dumps(row))
-    points = chart_data(admin_client.get("/graph"))["series"][0]["points"]
-    assert len(points) >= 100
-    assert points[-1] == [(1700000000 + 600 * 249) * 1000, 249.0]
-    assert points == sorted(points)
-
-
-def test_it_offers_a_device_picker_with_several_devices(admin_client, some_readings):
+def test_it_offers_device_checkboxes_with_several_devices(admin_client, some_readings):
     content = admin_client.get("/graph").content.decode()
-    assert '<select id="device" name="device">' in content
-    assert '<option value="BF1327">' in content
+    assert '<input type="checkbox" id="device-BF1327" name="device" value="BF1327" checked>' in content
+    assert '<label for="device-BF1327">BF1327</label>' in content
+    assert 'href="/devices/BF1327"' in content
 
 
-def test_it_has_no_picker_with_one_device(admin_client, post_json):
+def test_it_offers_quantity_checkboxes(admin_client, some_readings):
+    content = admin_client.get("/graph?quantity=hum").content.decode()
+    assert 'name="quantity" value="hum" checked>' in content
+    assert 'name="quantity" value="temp">' in content
+
+
+def test_it_has_no_device_picker_with_one_device(admin_client, post_json):
     post_json('{"device":"1A2B3C","time":"1700000000","temp":21}')
-    assert '<select id="device"' not in admin_client.get("/graph").content.decode()
+    content = admin_client.get("/graph").content.decode()
+    assert 'name="device"' not in content
+    assert '<select id="range" name="range">' in content
 
 
 def test_it_filters_by_the_picked_device(admin_client, some_readings):
@@ -85,9 +96,52 @@ def test_it_filters_by_the_picked_device(admin_client, some_readings):
     assert {s["device"] for s in data["series"]} == {"BF1327"}
 
 
+def test_it_draws_the_picked_devices_and_quantities(admin_client, some_readings):
+    data = chart_data(admin_client.get("/graph?device=1A2B3C&device=BF1327&quantity=temp"))
+    assert series_keys(data) == [("1A2B3C", "1", "temp"), ("BF1327", "2", "temp")]
+    # Every series stays available, for the pickers to change without a reload.
+    assert len(data["keys"]) == 3
+
+
 def test_it_ignores_an_unknown_device(admin_client, some_readings):
     data = chart_data(admin_client.get("/graph?device=<script>"))
     assert len(data["series"]) == 3
+
+
+def test_it_limits_the_number_of_lines(admin_client, post_json):
+    values = {f"q{i:02}": i for i in range(30)}
+    post_json(json.dumps({"device": "1A2B3C", "time": "1700000000", **values}))
+    response = admin_client.get("/graph")
+    assert len(chart_data(response)["series"]) == 24
+    assert "6 more match" in response.content.decode()
+
+
+def test_it_shows_the_last_day_when_devices_sent_lately(admin_client, post_json):
+    post_json(json.dumps({"device": "1A2B3C", "time": str(int(time.time()) - 600), "temp": 21}))
+    data = chart_data(admin_client.get("/graph"))
+    assert data["range"] == "day"
+
+
+def test_it_shows_everything_when_devices_are_silent(admin_client, some_readings):
+    content = admin_client.get("/graph").content.decode()
+    assert chart_data_from(content)["range"] == "all"
+    assert '<option value="all" selected>' in content
+
+
+def chart_data_from(content: str) -> dict:
+    return json.loads(re.search(r'id="chart-data" type="application/json">(.*?)</script>', content, re.S)[1])
+
+
+def test_it_keeps_a_range_from_the_address(admin_client, some_readings):
+    data = chart_data(admin_client.get("/graph?range=custom&from=2023-11-14&to=2023-11-15"))
+    assert (data["range"], data["from"], data["to"]) == ("custom", "2023-11-14", "2023-11-15")
+    data = chart_data(admin_client.get("/graph?range=week"))
+    assert data["range"] == "week"
+
+
+def test_it_ignores_a_malformed_date(admin_client, some_readings):
+    data = chart_data(admin_client.get("/graph?range=custom&from=<b>&to=2023-11-15"))
+    assert (data["from"], data["to"]) == ("", "2023-11-15")
 
 
 def test_it_escapes_data_in_the_page(admin_client, post_json):
@@ -95,10 +149,65 @@ def test_it_escapes_data_in_the_page(admin_client, post_json):
     content = admin_client.get("/graph").content.decode()
     assert "</script><b>x" not in content
     assert Reading.objects.get().quantity == "</script><b>x"
+    assert chart_data_from(content)["series"][0]["quantity"] == "</script><b>x"
 
 
 def test_it_loads_scripts_only_from_this_site(admin_client, some_readings):
     content = admin_client.get("/graph").content.decode()
     sources = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', content)
     assert sources and all(src.startswith("/static/") for src in sources)
-    assert any("chart.umd" in src for src in sources)
+    names = " ".join(sources)
+    for library in ("chart.umd", "luxon", "chartjs-adapter-luxon", "hammer", "chartjs-plugin-zoom"):
+        assert library in names
+
+
+def test_it_polls_every_five_seconds_unless_told(admin_client, some_readings):
+    assert 'data-poll-ms="5000"' in admin_client.get("/graph").content.decode()
+    assert 'data-poll-ms="500"' in admin_client.get("/graph?poll_ms=1").content.decode()
+
+
+def test_it_links_the_csv_of_what_is_shown(admin_client, some_readings):
+    content = admin_client.get("/graph").content.decode()
+    assert 'id="csv-link"' in content and 'href="/api/readings.csv"' in content
+
+
+def test_it_has_labelled_controls(admin_client, some_readings):
+    content = admin_client.get("/graph").content.decode()
+    for control in ("range", "from", "to"):
+        assert f'<label for="{control}">' in content
+    assert 'role="status"' in content
+
+
+# -- the device page ------------------------------------------------------------------------
+
+
+def test_it_shows_a_device_page(admin_client, post_json):
+    post_json(json.dumps({"device": "1A2B3C", "time": "1700000000", "seqNumber": 1, "rssi": -120,
+                          "snr": 9.5, "temp": 21, "vbat_mv": 3300}))
+    response = admin_client.get("/devices/1a2b3c")
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "<h1>Device 1A2B3C" in content
+    data = chart_data(response)
+    assert series_keys(data) == [("1A2B3C", "1", "temp"), ("1A2B3C", "1", "vbat_mv")]
+    assert data["urls"]["link"] == "/api/devices/1A2B3C/link/"
+    assert 'id="link-chart"' in content
+    assert 'name="device"' not in content
+    assert "3300" in content  # the latest value of vbat_mv
+
+
+def test_it_shows_a_device_page_in_the_site_time_zone(admin_client, settings, post_json):
+    settings.TIME_ZONE = "Europe/Paris"
+    post_json('{"device":"1A2B3C","time":"1700000000","temp":21}')
+    assert "2023-11-14 23:13:20" in admin_client.get("/devices/1A2B3C").content.decode()
+
+
+def test_it_answers_404_for_an_unknown_device_page(admin_client):
+    assert admin_client.get("/devices/ABCDEF").status_code == 404
+
+
+def test_it_asks_to_log_in_for_a_device_page(client, post_json):
+    post_json('{"device":"1A2B3C","time":"1700000000","temp":21}')
+    response = client.get("/devices/1A2B3C")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=/devices/1A2B3C")

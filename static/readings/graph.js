@@ -1,45 +1,487 @@
-// Draws the series that the page embeds as JSON (id "chart-data") with Chart.js.
+// The chart pages. The page embeds what to draw as JSON (id "chart-data");
+// the readings come from the read API: /api/series/ downsampled to about one
+// point per pixel for the range shown (again after every zoom or pan), and
+// /api/readings/ every few seconds for new readings. Times are shown in the
+// site's time zone through the luxon adapter.
 (function () {
   "use strict";
   const source = document.getElementById("chart-data");
   if (!source) return;
-  const chart = JSON.parse(source.textContent);
+  const config = JSON.parse(source.textContent);
+  const DateTime = luxon.DateTime;
+  const zone = config.timeZone;
+
+  const canvas = document.getElementById("chart");
+  const box = document.getElementById("chart-box");
+  const statusLine = document.getElementById("chart-status");
+  const form = document.getElementById("chart-controls");
+  const csvLink = document.getElementById("csv-link");
+  const linkCanvas = document.getElementById("link-chart");
+  const linkStatus = document.getElementById("link-status");
+
+  const pollMs = Math.max(200, parseInt(box.dataset.pollMs, 10) || 5000);
+  const fixedPoints = parseInt(box.dataset.points, 10) || 0;
+  const PRESETS = {
+    hour: { hours: 1 }, day: { days: 1 }, week: { weeks: 1 }, month: { months: 1 }, year: { years: 1 },
+  };
   const palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
 
-  const datasets = chart.series.map(function (series, index) {
-    const colour = palette[index % palette.length];
-    return {
-      label: series.label,
-      data: series.points.map(function (point) { return { x: point[0], y: point[1] }; }),
-      borderColor: colour,
-      backgroundColor: colour,
-      borderWidth: 2,
-      pointRadius: series.points.length > 60 ? 0 : 3,
-      tension: 0,
-    };
-  });
+  const state = {
+    series: config.series,   // what is drawn: [{device, sensor, quantity, unit, label}]
+    range: config.range,     // hour, day, week, month, year, all or custom
+    from: config.from,       // YYYY-MM-DD in the site's zone, for custom
+    to: config.to,
+    shown: null,             // {min, max} epoch ms of the x axis
+    zoomed: false,           // the user zoomed or panned away from the range
+    generation: 0,           // answers to superseded requests are dropped
+    lastTime: {},            // series key -> time of its newest point (ms)
+    loads: 0,                // how many times data was loaded, for tests
+    polls: 0,
+    lastRequest: null,       // {since, until, points} of the latest series request
+  };
+  window.sigfoxState = state;
 
-  const canvas = document.getElementById("chart");
-  window.sigfoxChart = new Chart(canvas, {
+  function key(series) {
+    return series.device + "\u0000" + series.sensor + "\u0000" + series.quantity;
+  }
+
+  function axisId(series) {
+    return "y-" + (series.unit || series.quantity);
+  }
+
+  function setStatus(element, text, kind) {
+    if (!element) return;
+    element.textContent = text;
+    element.dataset.kind = kind;
+  }
+
+  // -- ranges -------------------------------------------------------------------
+
+  function rangeWindow() {
+    // {since, until} in epoch ms; null means "from the first" / "up to now".
+    const now = DateTime.now().setZone(zone);
+    if (PRESETS[state.range]) {
+      return { since: now.minus(PRESETS[state.range]).toMillis(), until: now.toMillis() };
+    }
+    if (state.range === "custom") {
+      const since = state.from ? DateTime.fromISO(state.from, { zone: zone }).startOf("day") : null;
+      const until = state.to ? DateTime.fromISO(state.to, { zone: zone }).plus({ days: 1 }).startOf("day") : null;
+      return { since: since && since.isValid ? since.toMillis() : null,
+               until: until && until.isValid ? until.toMillis() : null };
+    }
+    return { since: null, until: null };
+  }
+
+  function pointCount() {
+    if (fixedPoints) return Math.min(2000, Math.max(10, fixedPoints));
+    // About one point per pixel of the chart's width.
+    return Math.min(2000, Math.max(100, Math.round(canvas.clientWidth || 1000)));
+  }
+
+  function iso(ms) {
+    return new Date(ms).toISOString();
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { detail = JSON.stringify(await response.json()); } catch (error) { /* not JSON */ }
+      throw new Error(response.status + " " + detail);
+    }
+    return response.json();
+  }
+
+  // -- the readings chart ----------------------------------------------------------
+
+  const xScale = {
+    type: "time",
+    // The luxon adapter shows every time in the site's zone.
+    adapters: { date: { zone: zone } },
+    time: {
+      tooltipFormat: "yyyy-MM-dd HH:mm:ss",
+      displayFormats: { minute: "HH:mm", hour: "HH:mm", day: "MMM d", week: "MMM d", month: "MMM yyyy" },
+    },
+    ticks: { maxRotation: 0, autoSkipPadding: 12 },
+    title: { display: true, text: "Time (" + zone + ")" },
+  };
+
+  function afterUserMove() {
+    state.zoomed = true;
+    scheduleReload();
+  }
+
+  const chart = new Chart(canvas, {
     type: "line",
-    data: { datasets: datasets },
+    data: { datasets: [] },
     options: {
       animation: false,
       maintainAspectRatio: false,
       parsing: false,
-      interaction: { mode: "nearest", intersect: false },
-      scales: {
-        x: {
-          type: "time",
-          // The luxon adapter shows every time in the site's zone.
-          adapters: { date: { zone: chart.timeZone } },
-          time: { tooltipFormat: "yyyy-MM-dd HH:mm:ss" },
-          title: { display: true, text: "Time (" + chart.timeZone + ")" },
+      normalized: true,
+      spanGaps: true,
+      interaction: { mode: "nearest", axis: "x", intersect: false },
+      plugins: {
+        legend: { labels: { boxWidth: 14 } },
+        zoom: {
+          limits: { x: { minRange: 60 * 1000 } },
+          zoom: {
+            wheel: { enabled: true },
+            pinch: { enabled: true },
+            mode: "x",
+            onZoomComplete: afterUserMove,
+          },
+          pan: { enabled: true, mode: "x", onPanComplete: afterUserMove },
         },
-        y: { title: { display: true, text: "Value" } },
       },
+      scales: { x: xScale },
     },
   });
-  canvas.dataset.ready = "true";
+  window.sigfoxChart = chart;
+
+  function yScales(seriesList) {
+    const scales = {};
+    seriesList.forEach(function (series) {
+      const id = axisId(series);
+      if (scales[id]) return;
+      const first = Object.keys(scales).length === 0;
+      scales[id] = {
+        type: "linear",
+        position: first ? "left" : "right",
+        title: { display: true, text: series.unit || series.quantity },
+        grid: { drawOnChartArea: first },
+      };
+    });
+    return scales;
+  }
+
+  function dataset(series, index, points) {
+    const colour = palette[index % palette.length];
+    return {
+      label: series.label,
+      seriesKey: key(series),
+      yAxisID: axisId(series),
+      data: points.map(function (p) { return { x: p[0], y: p[1] }; }),
+      borderColor: colour,
+      backgroundColor: colour,
+      borderWidth: 1.5,
+      pointRadius: points.length > 60 ? 0 : 3,
+      pointHitRadius: 6,
+      tension: 0,
+    };
+  }
+
+  function setShown(min, max) {
+    state.shown = { min: min, max: max };
+    chart.options.scales.x.min = min;
+    chart.options.scales.x.max = max;
+  }
+
+  function updateCsvLink() {
+    if (!csvLink || !state.shown) return;
+    const query = filterQuery();
+    query.set("since", iso(Math.floor(state.shown.min)));
+    query.set("until", iso(Math.ceil(state.shown.max) + 1));
+    csvLink.href = config.urls.csv + "?" + query;
+  }
+
+  function filterQuery() {
+    const unique = function (name) {
+      return Array.from(new Set(state.series.map(function (s) { return s[name]; }))).join(",");
+    };
+    return new URLSearchParams({ device: unique("device"), sensor: unique("sensor"), quantity: unique("quantity") });
+  }
+
+  async function load(window_) {
+    const generation = ++state.generation;
+    delete canvas.dataset.ready;
+    box.setAttribute("aria-busy", "true");
+    if (!state.series.length) {
+      chart.data.datasets = [];
+      chart.update("none");
+      setStatus(statusLine, "Choose at least one device and one quantity.", "empty");
+      box.setAttribute("aria-busy", "false");
+      canvas.dataset.ready = "true";
+      return;
+    }
+    setStatus(statusLine, "Loading…", "loading");
+    const points = pointCount();
+    state.lastRequest = { since: window_.since, until: window_.until, points: points };
+    let answers;
+    try {
+      answers = await Promise.all(state.series.map(function (series) {
+        const query = new URLSearchParams({ device: series.device, sensor: series.sensor,
+                                            quantity: series.quantity, points: points });
+        if (window_.since != null) query.set("since", iso(window_.since));
+        if (window_.until != null) query.set("until", iso(window_.until));
+        return getJSON(config.urls.series + "?" + query);
+      }));
+    } catch (error) {
+      if (generation === state.generation) {
+        setStatus(statusLine, "Could not load the readings: " + error.message, "error");
+        box.setAttribute("aria-busy", "false");
+      }
+      return;
+    }
+    if (generation !== state.generation) return;
+    draw(answers, window_);
+    loadLinkQuality(generation);
+  }
+
+  function draw(answers, window_) {
+    const seriesList = state.series;
+    chart.data.datasets = answers.map(function (answer, index) {
+      return dataset(seriesList[index], index, answer.points);
+    });
+    const scales = yScales(seriesList);
+    Object.keys(chart.options.scales).forEach(function (id) {
+      if (id !== "x") delete chart.options.scales[id];
+    });
+    Object.assign(chart.options.scales, scales);
+
+    let min = window_.since, max = window_.until;
+    answers.forEach(function (answer) {
+      const since = answer.since && Date.parse(answer.since);
+      const until = answer.until && Date.parse(answer.until);
+      if (window_.since == null && since) min = min == null ? since : Math.min(min, since);
+      if (window_.until == null && until) max = max == null ? until : Math.max(max, until);
+    });
+    if (min == null || max == null) {
+      const now = Date.now();
+      min = min == null ? now - 86400000 : min;
+      max = max == null ? now : max;
+    }
+    setShown(min, max);
+
+    state.lastTime = {};
+    answers.forEach(function (answer, index) {
+      const pts = answer.points;
+      state.lastTime[key(seriesList[index])] = pts.length ? pts[pts.length - 1][0] : min;
+    });
+    chart.update("none");
+
+    const total = answers.reduce(function (sum, a) { return sum + a.count; }, 0);
+    const drawn = answers.reduce(function (sum, a) { return sum + a.points.length; }, 0);
+    if (total === 0) {
+      setStatus(statusLine, "No readings in this range. Choose a longer range, or All.", "empty");
+    } else if (drawn < total) {
+      setStatus(statusLine, total.toLocaleString("en") + " readings, drawn as " + drawn.toLocaleString("en") +
+                " points that keep each period's first, lowest, highest and last value. Zoom in for detail.", "ready");
+    } else {
+      setStatus(statusLine, total.toLocaleString("en") + " readings.", "ready");
+    }
+    updateCsvLink();
+    box.setAttribute("aria-busy", "false");
+    state.loads += 1;
+    canvas.dataset.loads = String(state.loads);
+    canvas.dataset.ready = "true";
+    if (state.loads === 1 && window.performance && performance.mark) {
+      performance.mark("sigfox-chart-ready");
+    }
+  }
+
+  let reloadTimer = null;
+  function scheduleReload() {
+    clearTimeout(reloadTimer);
+    reloadTimer = setTimeout(function () {
+      const scale = chart.scales.x;
+      load({ since: Math.floor(scale.min), until: Math.ceil(scale.max) });
+    }, 150);
+  }
+
+  // -- link quality (device page) -----------------------------------------------------
+
+  let linkChart = null;
+  if (linkCanvas) {
+    linkChart = new Chart(linkCanvas, {
+      type: "line",
+      data: { datasets: [] },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        parsing: false,
+        interaction: { mode: "nearest", axis: "x", intersect: false },
+        plugins: { legend: { labels: { boxWidth: 14 } } },
+        scales: {
+          x: Object.assign({}, xScale),
+          rssi: { type: "linear", position: "left", title: { display: true, text: "RSSI (dBm)" } },
+          snr: { type: "linear", position: "right", title: { display: true, text: "SNR (dB)" },
+                 grid: { drawOnChartArea: false } },
+          lost: { type: "linear", position: "right", beginAtZero: true, ticks: { precision: 0 },
+                  title: { display: true, text: "Lost" }, grid: { drawOnChartArea: false } },
+        },
+      },
+    });
+    window.sigfoxLinkChart = linkChart;
+  }
+
+  async function loadLinkQuality(generation) {
+    if (!linkChart || !state.shown) return;
+    const query = new URLSearchParams({
+      since: iso(Math.floor(state.shown.min)), until: iso(Math.ceil(state.shown.max) + 1),
+      // Wider buckets than the readings': a few pixels each keeps the band readable.
+      points: Math.max(10, Math.round(pointCount() / 8)),
+    });
+    let answer;
+    try {
+      answer = await getJSON(config.urls.link + "?" + query);
+    } catch (error) {
+      setStatus(linkStatus, "Could not load the link quality: " + error.message, "error");
+      return;
+    }
+    if (generation !== state.generation) return;
+    const mid = function (b) { return (b.start + b.end) / 2; };
+    const pick = function (name) {
+      return answer.buckets.filter(function (b) { return b[name] !== null; })
+        .map(function (b) { return { x: mid(b), y: b[name] }; });
+    };
+    linkChart.data.datasets = [
+      { label: "RSSI lowest", data: pick("rssi_min"), yAxisID: "rssi", borderColor: "rgba(31,119,180,0.25)",
+        backgroundColor: "rgba(31,119,180,0.12)", borderWidth: 1, pointRadius: 0, fill: false },
+      { label: "RSSI highest", data: pick("rssi_max"), yAxisID: "rssi", borderColor: "rgba(31,119,180,0.25)",
+        backgroundColor: "rgba(31,119,180,0.12)", borderWidth: 1, pointRadius: 0, fill: "-1" },
+      { label: "RSSI mean (dBm)", data: pick("rssi_avg"), yAxisID: "rssi", borderColor: "#1f77b4",
+        backgroundColor: "#1f77b4", borderWidth: 1.5, pointRadius: 0 },
+      { label: "SNR mean (dB)", data: pick("snr_avg"), yAxisID: "snr", borderColor: "#2ca02c",
+        backgroundColor: "#2ca02c", borderWidth: 1.5, pointRadius: 0 },
+      { type: "bar", label: "Lost messages", yAxisID: "lost", backgroundColor: "#d62728",
+        data: answer.buckets.filter(function (b) { return b.lost > 0; })
+          .map(function (b) { return { x: mid(b), y: b.lost }; }) },
+    ];
+    linkChart.options.scales.x.min = state.shown.min;
+    linkChart.options.scales.x.max = state.shown.max;
+    linkChart.update("none");
+    const messages = answer.buckets.reduce(function (sum, b) { return sum + b.messages; }, 0);
+    const lost = answer.buckets.reduce(function (sum, b) { return sum + b.lost; }, 0);
+    setStatus(linkStatus, messages ? messages.toLocaleString("en") + " messages, " +
+              lost.toLocaleString("en") + " lost." : "No messages in this range.", messages ? "ready" : "empty");
+    linkCanvas.dataset.ready = "true";
+  }
+
+  // -- new readings, without a reload ----------------------------------------------------
+
+  let polling = false;
+  async function poll() {
+    if (polling || document.hidden || !state.series.length || !state.shown) return;
+    const window_ = rangeWindow();
+    // A range that ended in the past gets nothing new.
+    if (window_.until != null && window_.until < Date.now() - 60000 && !PRESETS[state.range]) return;
+    polling = true;
+    try {
+      const times = state.series.map(function (s) { return state.lastTime[key(s)]; });
+      const query = filterQuery();
+      query.set("since", iso(Math.min.apply(null, times) + 1));
+      query.set("page_size", "1000");
+      const page = await getJSON(config.urls.readings + "?" + query);
+      state.polls += 1;
+      if (page.next) {
+        // Too much arrived at once: load afresh.
+        if (!state.zoomed) load(rangeWindow());
+        return;
+      }
+      let added = 0;
+      const byKey = {};
+      chart.data.datasets.forEach(function (d) { byKey[d.seriesKey] = d; });
+      page.results.slice().reverse().forEach(function (reading) {
+        const k = key(reading);
+        const target = byKey[k];
+        const time = Date.parse(reading.time);
+        if (!target || !(time > state.lastTime[k])) return;
+        target.data.push({ x: time, y: reading.value });
+        state.lastTime[k] = time;
+        added += 1;
+      });
+      if (!added) return;
+      if (!state.zoomed) {
+        if (PRESETS[state.range]) {
+          const fresh = rangeWindow();
+          setShown(fresh.since, Math.max(fresh.until, Math.max.apply(null, Object.values(state.lastTime))));
+          chart.data.datasets.forEach(function (d) {
+            while (d.data.length && d.data[0].x < fresh.since) d.data.shift();
+          });
+        } else if (state.range === "all") {
+          setShown(state.shown.min, Math.max(state.shown.max, Math.max.apply(null, Object.values(state.lastTime))));
+        }
+      }
+      chart.update("none");
+      updateCsvLink();
+      canvas.dataset.live = String((parseInt(canvas.dataset.live, 10) || 0) + added);
+      setStatus(statusLine, added + (added === 1 ? " new reading." : " new readings."), "ready");
+    } catch (error) {
+      // The next poll tries again; a lasting problem shows on the next load.
+    } finally {
+      polling = false;
+    }
+  }
+  setInterval(poll, pollMs);
+
+  // -- controls ---------------------------------------------------------------------
+
+  function checked(name) {
+    if (!form) return null;
+    const boxes = form.querySelectorAll('input[type=checkbox][name="' + name + '"]');
+    if (!boxes.length) return null;
+    return Array.from(boxes).filter(function (b) { return b.checked; }).map(function (b) { return b.value; });
+  }
+
+  function readForm() {
+    const devices = checked("device");
+    const quantities = checked("quantity");
+    state.series = config.keys.filter(function (k) {
+      return (devices === null || devices.indexOf(k.device) !== -1) &&
+             (quantities === null || quantities.indexOf(k.quantity) !== -1);
+    }).slice(0, config.maxSeries);
+    state.range = form.elements.range.value;
+    state.from = form.elements.from.value;
+    state.to = form.elements.to.value;
+    const count = form.querySelector("#device-choices .count");
+    if (count && devices) count.textContent = "(" + devices.length + " of " + form.querySelectorAll('input[name="device"]').length + ")";
+    // The address keeps what is shown, for a reload or a bookmark.
+    const query = new URLSearchParams(new FormData(form));
+    if (state.range !== "custom") { query.delete("from"); query.delete("to"); }
+    history.replaceState(null, "", location.pathname + "?" + query);
+  }
+
+  function apply() {
+    readForm();
+    state.zoomed = false;
+    load(rangeWindow());
+  }
+
+  if (form) {
+    form.addEventListener("change", function (event) {
+      if ((event.target.name === "from" || event.target.name === "to") && event.target.value) {
+        form.elements.range.value = "custom";
+      }
+      apply();
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      apply();
+    });
+  }
+
+  const tools = document.querySelector(".chart-tools");
+  if (tools) {
+    tools.addEventListener("click", function (event) {
+      const button = event.target.closest("button[data-action]");
+      if (!button || !state.shown) return;
+      const action = button.dataset.action;
+      const width = chart.chartArea ? chart.chartArea.right - chart.chartArea.left : 300;
+      if (action === "reset") {
+        state.zoomed = false;
+        load(rangeWindow());
+        return;
+      }
+      if (action === "zoom-in") chart.zoom(1.5, "none");
+      if (action === "zoom-out") chart.zoom(1 / 1.5, "none");
+      if (action === "earlier") chart.pan({ x: width / 3 }, undefined, "none");
+      if (action === "later") chart.pan({ x: -width / 3 }, undefined, "none");
+      state.zoomed = true;
+      scheduleReload();
+    });
+  }
+
+  load(rangeWindow());
 })();

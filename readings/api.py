@@ -1,0 +1,409 @@
+"""The read API under /api/: devices, messages, readings, downsampled series,
+link quality and a CSV export. Read-only; sessions for the browser, tokens
+(made in the admin) for scripts; public when PUBLIC_DASHBOARD is set.
+"""
+
+import csv
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import generics, serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from readings import selectors
+from readings.api_serializers import (
+    DeviceDetailSerializer,
+    DeviceSerializer,
+    LinkParams,
+    LinkSerializer,
+    MessageFilterParams,
+    MessageSerializer,
+    ReadingFilterParams,
+    ReadingSerializer,
+    SeriesParams,
+    SeriesSerializer,
+)
+
+
+class ReadPermission(BasePermission):
+    """Logged-in users and token holders; anyone when PUBLIC_DASHBOARD is set.
+    Only reads exist: other methods reach the view, which answers 405."""
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS and settings.PUBLIC_DASHBOARD:
+            return True
+        return bool(request.user and request.user.is_authenticated)
+
+
+class ReadAPIView(APIView):
+    # Token first, so that an anonymous request is told how to authenticate (401).
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [ReadPermission]
+
+
+class TimeCursorPagination(CursorPagination):
+    # The id breaks ties: the readings of one message share its time.
+    ordering = ("-time", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class DeviceCursorPagination(CursorPagination):
+    ordering = "sigfox_id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+DEVICE_PATH = OpenApiParameter(
+    "sigfox_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    description="Hex Sigfox id of the device (any case).",
+)
+SINCE = OpenApiParameter(
+    "since", OpenApiTypes.STR, description=(
+        "Start of the range (included): ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`, "
+        "`2026-01-31T13:00:00+01:00`; without an offset, in the site's time zone) or Unix "
+        "epoch seconds (`1769860800`)."
+    ), examples=[OpenApiExample("ISO 8601", value="2026-01-31T12:00:00Z"),
+                 OpenApiExample("epoch seconds", value="1769860800")],
+)
+UNTIL = OpenApiParameter(
+    "until", OpenApiTypes.STR,
+    description="End of the range (excluded), in the same forms as `since`.",
+)
+DEVICES = OpenApiParameter(
+    "device", OpenApiTypes.STR,
+    description="Sigfox id of a device, or several separated by commas (`1A2B3C,BF1327`).",
+)
+SENSORS = OpenApiParameter(
+    "sensor", OpenApiTypes.STR,
+    description="The `<sensor>` of the callback URL `/data/<sensor>`, or several separated by commas.",
+)
+QUANTITIES = OpenApiParameter(
+    "quantity", OpenApiTypes.STR,
+    description="Quantity name (`temp`, `vbat_mv`), or several separated by commas.",
+)
+POINTS = OpenApiParameter(
+    "points", OpenApiTypes.INT, description=(
+        f"At most this many points ({selectors.SERIES_MIN_POINTS} to "
+        f"{selectors.SERIES_MAX_POINTS}; default {selectors.SERIES_DEFAULT_POINTS}, about a "
+        "chart's width in pixels)."
+    ),
+)
+
+
+def _params(serializer_class, request):
+    params = serializer_class(data=request.query_params.dict())
+    params.is_valid(raise_exception=True)
+    return params
+
+
+@extend_schema(tags=["devices"], summary="Devices, by Sigfox id")
+class DeviceListView(ReadAPIView, generics.ListAPIView):
+    serializer_class = DeviceSerializer
+    pagination_class = DeviceCursorPagination
+
+    def get_queryset(self):
+        return selectors.device_list()
+
+
+@extend_schema(tags=["devices"], summary="A device, with the newest reading of each series",
+               parameters=[DEVICE_PATH])
+class DeviceDetailView(ReadAPIView, generics.RetrieveAPIView):
+    serializer_class = DeviceDetailSerializer
+
+    def get_object(self):
+        device = selectors.device_get(sigfox_id=self.kwargs["sigfox_id"])
+        if device is None:
+            raise NotFound("No such device.")
+        return device
+
+
+@extend_schema(tags=["readings"], summary="Readings, newest first",
+               parameters=[DEVICES, SENSORS, QUANTITIES, SINCE, UNTIL])
+class ReadingListView(ReadAPIView, generics.ListAPIView):
+    serializer_class = ReadingSerializer
+    pagination_class = TimeCursorPagination
+
+    def get_queryset(self):
+        filters = _params(ReadingFilterParams, self.request).filters()
+        return selectors.readings_filter(**filters).select_related("device")
+
+
+@extend_schema(tags=["messages"], summary="Messages (uplinks as received), newest first",
+               parameters=[DEVICES, SENSORS, SINCE, UNTIL])
+class MessageListView(ReadAPIView, generics.ListAPIView):
+    serializer_class = MessageSerializer
+    pagination_class = TimeCursorPagination
+
+    def get_queryset(self):
+        filters = _params(MessageFilterParams, self.request).filters()
+        return selectors.messages_filter(**filters).select_related("device")
+
+
+@extend_schema(
+    tags=["readings"],
+    summary="One series over a range, downsampled to at most `points` points",
+    description=(
+        "One quantity of one device (of one sensor, or of all its sensors) over "
+        "[since, until). When the range holds more readings than `points`, it is cut into "
+        "`points / 4` buckets of equal time and each bucket keeps its first, lowest, highest "
+        "and last reading (M4), so spikes survive. Computed in the database. Without `since` "
+        "the range starts at the first reading; without `until` it ends now (with `since`) "
+        "or at the last reading (without). Times in "
+        "`points` and `buckets` are epoch milliseconds."
+    ),
+    parameters=[
+        OpenApiParameter("device", OpenApiTypes.STR, required=True,
+                         description="Sigfox id of the device."),
+        OpenApiParameter("sensor", OpenApiTypes.STR,
+                         description="Only this sensor (`/data/<sensor>`); default: all."),
+        OpenApiParameter("quantity", OpenApiTypes.STR, required=True,
+                         description="Quantity name, e.g. `temp`."),
+        SINCE, UNTIL, POINTS,
+    ],
+    responses={200: SeriesSerializer},
+)
+class SeriesView(ReadAPIView):
+    def get(self, request):
+        params = _params(SeriesParams, request).validated_data
+        device = selectors.device_get(sigfox_id=params["device"])
+        if device is None:
+            raise NotFound("No such device.")
+        series = selectors.series_downsampled(
+            device=device, quantity=params["quantity"], sensor=params.get("sensor"),
+            since=params.get("since"), until=params.get("until"),
+            max_points=params["points"], now=timezone.now(),
+        )
+        return Response(series.as_dict())
+
+
+@extend_schema(
+    tags=["devices"],
+    summary="Link quality of a device: RSSI, SNR and lost messages per bucket of time",
+    description=(
+        "Messages of the device over [since, until), cut into at most `points` buckets of "
+        "equal time: per bucket the lowest, mean and highest RSSI (dBm) and SNR (dB), the "
+        "number of messages, and the messages lost (jumps in seqNumber). Buckets without "
+        "messages or losses are left out."
+    ),
+    parameters=[DEVICE_PATH, SINCE, UNTIL, POINTS],
+    responses={200: LinkSerializer},
+)
+class LinkQualityView(ReadAPIView):
+    def get(self, request, sigfox_id):
+        params = _params(LinkParams, request).validated_data
+        device = selectors.device_get(sigfox_id=sigfox_id)
+        if device is None:
+            raise NotFound("No such device.")
+        answer = selectors.link_quality(
+            device=device, since=params.get("since"), until=params.get("until"),
+            buckets=params["points"], now=timezone.now(),
+        )
+        return Response(answer)
+
+
+class _Echo:
+    """A file-like object whose write hands back the line, for csv.writer."""
+
+    def write(self, value):
+        return value
+
+
+@extend_schema(
+    tags=["readings"],
+    summary="Readings as CSV, oldest first, streamed",
+    description="Header `time,device,sensor,quantity,value`; times ISO 8601 in UTC.",
+    parameters=[DEVICES, SENSORS, QUANTITIES, SINCE, UNTIL],
+    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file")},
+)
+class ReadingsCsvView(ReadAPIView):
+    def perform_content_negotiation(self, request, force=False):
+        # The answer is CSV whatever the Accept header; errors stay JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    def get(self, request):
+        params = _params(ReadingFilterParams, request)
+        writer = csv.writer(_Echo())
+
+        def lines():
+            yield writer.writerow(["time", "device", "sensor", "quantity", "value"])
+            for row in selectors.readings_csv_rows(**params.filters()):
+                yield writer.writerow(row)
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = f'attachment; filename="readings-{stamp}.csv"'
+        return response
+
+
+# -- The callback endpoints in the schema ------------------------------------------------
+#
+# Their views belong to the ingest side and describe nothing themselves; these
+# extensions document them from here without touching the classes.
+
+CALLBACK_VARIABLES = (
+    "Sigfox callback variables, as JSON, form fields, text/plain holding either, or (GET) "
+    "the query string: `device` (hex id, required), `time` (epoch seconds, required), "
+    "`seqNumber`, `data` (raw payload, hex), `deviceTypeId`, `ack`, `longPolling`, "
+    "`station`, `rssi`, `snr`, `avgSnr`, `lat`, `lng`, and from DATA ADVANCED callbacks "
+    "`lqi`, `linkQuality`, `operatorName`, `countryCode`, `fixedLat`, `fixedLng`, "
+    "`duplicates`, `computedLocation`. Every other field holding a number or a boolean "
+    "becomes a reading named after the field."
+)
+CALLBACK_TOKEN = OpenApiParameter(
+    "token", OpenApiTypes.STR,
+    description=(
+        "The shared secret SIGFOX_CALLBACK_TOKEN, when set (or send `Authorization: Bearer "
+        "<token>`, or HTTP Basic with the token as password)."
+    ),
+)
+ERROR = inline_serializer("CallbackError", {"detail": serializers.CharField(required=False)})
+
+
+def _callback_query_parameters():
+    names = {
+        "device": "Hex Sigfox id of the device (required).",
+        "time": "Unix epoch seconds of the message (required).",
+        "seqNumber": "Sequence number of the message.",
+        "data": "Raw payload, hex (decoded with the payload config).",
+        "ack": "true when the device waits for a downlink.",
+        "station": "Base station id.",
+        "rssi": "dBm.",
+        "snr": "dB.",
+    }
+    return [
+        OpenApiParameter(name, OpenApiTypes.STR, description=f"GET only: {text}")
+        for name, text in names.items()
+    ]
+
+
+UPLINK_SCHEMA = extend_schema(
+    tags=["callbacks"],
+    summary="A Sigfox DATA callback (UPLINK, BIDIR or ADVANCED)",
+    description=CALLBACK_VARIABLES,
+    parameters=[
+        OpenApiParameter("sensor", OpenApiTypes.STR, OpenApiParameter.PATH,
+                         description="A name for the sensor or callback, e.g. `1` or `kitchen`."),
+        CALLBACK_TOKEN,
+    ],
+    request={
+        "application/json": OpenApiTypes.OBJECT,
+        "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
+        "text/plain": OpenApiTypes.STR,
+    },
+    examples=[OpenApiExample(
+        "The tutorial's callback", request_only=True,
+        value={"device": "1A2B3C", "time": "1700000000", "temp": 21},
+    )],
+    responses={
+        200: OpenApiResponse(
+            inline_serializer("DownlinkAnswer", {"<device id>": inline_serializer(
+                "DownlinkData", {"downlinkData": serializers.CharField()})}),
+            description="Stored; a downlink for a BIDIR callback that asked for one.",
+        ),
+        204: OpenApiResponse(description="Stored (or already stored)."),
+        400: OpenApiResponse(ERROR, description="Bad input, named field by field; nothing stored."),
+        401: OpenApiResponse(ERROR, description="Missing or wrong callback token."),
+        413: OpenApiResponse(ERROR, description="Body over 64 KiB."),
+        415: OpenApiResponse(ERROR, description="Unsupported Content-Type."),
+    },
+)
+
+ACKNOWLEDGE_SCHEMA = extend_schema(
+    tags=["callbacks"],
+    summary="A Sigfox SERVICE ACKNOWLEDGE callback: the outcome of a downlink",
+    description=(
+        "Variables: `device`, `time`, `infoCode`, `infoMessage`, `downlinkAck`, "
+        "`downlinkOverusage`, in the same encodings as the DATA callback."
+    ),
+    parameters=[CALLBACK_TOKEN],
+    request={
+        "application/json": OpenApiTypes.OBJECT,
+        "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
+        "text/plain": OpenApiTypes.STR,
+    },
+    examples=[OpenApiExample(
+        "An acknowledged downlink", request_only=True,
+        value={"device": "1A2B3C", "time": 1700000000, "infoCode": 0, "infoMessage": "ACKED",
+               "downlinkAck": True, "downlinkOverusage": False},
+    )],
+    responses={
+        204: OpenApiResponse(description="Recorded."),
+        400: OpenApiResponse(ERROR, description="Bad input; nothing stored."),
+        401: OpenApiResponse(ERROR, description="Missing or wrong callback token."),
+    },
+)
+
+
+class CallbackTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "readings.auth.CallbackTokenAuthentication"
+    name = "callbackToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "SIGFOX_CALLBACK_TOKEN, when the server sets one: `Authorization: Bearer "
+                "<token>`, HTTP Basic with the token as password, or `?token=<token>`."
+            ),
+        }
+
+
+class UplinkViewSchema(OpenApiViewExtension):
+    target_class = "readings.views.UplinkView"
+
+    def view_replacement(self):
+        class Documented(self.target_class):
+            @UPLINK_SCHEMA
+            def post(self, *args, **kwargs):  # pragma: no cover (schema only)
+                raise NotImplementedError
+
+            @UPLINK_SCHEMA
+            def put(self, *args, **kwargs):  # pragma: no cover
+                raise NotImplementedError
+
+            @extend_schema(parameters=_callback_query_parameters(), request=None)
+            @UPLINK_SCHEMA
+            def get(self, *args, **kwargs):  # pragma: no cover
+                raise NotImplementedError
+
+        return Documented
+
+
+class AcknowledgeViewSchema(OpenApiViewExtension):
+    target_class = "readings.views.AcknowledgeView"
+
+    def view_replacement(self):
+        class Documented(self.target_class):
+            @ACKNOWLEDGE_SCHEMA
+            def post(self, *args, **kwargs):  # pragma: no cover (schema only)
+                raise NotImplementedError
+
+            @ACKNOWLEDGE_SCHEMA
+            def put(self, *args, **kwargs):  # pragma: no cover
+                raise NotImplementedError
+
+            @extend_schema(request=None)
+            @ACKNOWLEDGE_SCHEMA
+            def get(self, *args, **kwargs):  # pragma: no cover
+                raise NotImplementedError
+
+        return Documented

@@ -1,0 +1,259 @@
+"""Shapes of the read API: its query parameters (validated) and its answers."""
+
+import re
+from datetime import UTC, datetime, time
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from readings import selectors
+from readings.models import Device, Message, Reading
+
+EPOCH = re.compile(r"\d{1,12}(\.\d{1,6})?")
+# A "+01:00" offset typed into a URL arrives as " 01:00".
+SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+SENSOR = r"[A-Za-z0-9_.\-]{1,64}"
+DEVICE = r"[0-9A-Fa-f]{1,8}"
+QUANTITY = r"[^,]{1,64}"
+MAX_LIST_ITEMS = 100
+
+
+class TimeParamField(serializers.Field):
+    """A point in time: ISO 8601 (a date, or a date and time with or without an
+    offset; without one, in the site's time zone) or Unix epoch seconds."""
+
+    default_error_messages = {
+        "invalid": "Must be ISO 8601 (2026-01-31, 2026-01-31T12:00:00Z) or Unix epoch seconds.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 40:
+            self.fail("invalid")
+        text = data.strip()
+        if EPOCH.fullmatch(text):
+            try:
+                return datetime.fromtimestamp(float(text), tz=UTC)
+            except (OverflowError, OSError, ValueError):
+                self.fail("invalid")
+        text = SPACED_OFFSET.sub(r"\1+\2", text)
+        try:
+            moment = parse_datetime(text)
+            if moment is None and (day := parse_date(text)) is not None:
+                moment = datetime.combine(day, time())
+        except ValueError:
+            self.fail("invalid")
+        if moment is None:
+            self.fail("invalid")
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, timezone.get_default_timezone())
+        return moment.astimezone(UTC)
+
+    def to_representation(self, value):
+        return selectors.iso_utc(value)
+
+
+class NameListField(serializers.Field):
+    """One name or several separated by commas: `device=1A2B3C,BF1327`."""
+
+    default_error_messages = {
+        "invalid": "Must be one name or several separated by commas.",
+        "too_many": f"At most {MAX_LIST_ITEMS} names.",
+    }
+
+    def __init__(self, *, pattern: str, upper: bool = False, **kwargs):
+        self.pattern = re.compile(pattern)
+        self.upper = upper
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        items = [item.strip() for item in data.split(",") if item.strip()]
+        if len(items) > MAX_LIST_ITEMS:
+            self.fail("too_many")
+        if not items or not all(self.pattern.fullmatch(item) for item in items):
+            self.fail("invalid")
+        return [item.upper() for item in items] if self.upper else items
+
+
+class RangeParams(serializers.Serializer):
+    since = TimeParamField(required=False)
+    until = TimeParamField(required=False)
+
+    def validate(self, attrs):
+        since, until = attrs.get("since"), attrs.get("until")
+        if since is not None and until is not None and until <= since:
+            raise serializers.ValidationError({"until": ["Must be later than since."]})
+        return attrs
+
+
+class ReadingFilterParams(RangeParams):
+    device = NameListField(pattern=DEVICE, upper=True, required=False)
+    sensor = NameListField(pattern=SENSOR, required=False)
+    quantity = NameListField(pattern=QUANTITY, required=False)
+
+    def filters(self) -> dict:
+        data = self.validated_data
+        return {
+            "devices": data.get("device"),
+            "sensors": data.get("sensor"),
+            "quantities": data.get("quantity"),
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+
+class MessageFilterParams(RangeParams):
+    device = NameListField(pattern=DEVICE, upper=True, required=False)
+    sensor = NameListField(pattern=SENSOR, required=False)
+
+    def filters(self) -> dict:
+        data = self.validated_data
+        return {
+            "devices": data.get("device"),
+            "sensors": data.get("sensor"),
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+
+
+class SeriesParams(RangeParams):
+    device = serializers.RegexField(rf"^{DEVICE}\Z", max_length=8)
+    sensor = serializers.RegexField(rf"^{SENSOR}\Z", required=False, max_length=64)
+    quantity = serializers.CharField(max_length=64, trim_whitespace=False)
+    points = serializers.IntegerField(
+        required=False, default=selectors.SERIES_DEFAULT_POINTS,
+        min_value=selectors.SERIES_MIN_POINTS, max_value=selectors.SERIES_MAX_POINTS,
+    )
+
+
+class LinkParams(RangeParams):
+    points = serializers.IntegerField(
+        required=False, default=selectors.SERIES_DEFAULT_POINTS,
+        min_value=selectors.SERIES_MIN_POINTS, max_value=selectors.SERIES_MAX_POINTS,
+    )
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    def to_representation(self, value):
+        return selectors.iso_utc(value) if value else None
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="sigfox_id", help_text="Hex Sigfox id, upper-case.")
+    device_type = serializers.SlugRelatedField(slug_field="sigfox_id", read_only=True)
+    first_seen = UtcDateTimeField(help_text="Time of the earliest message stored.")
+    last_seen = UtcDateTimeField(help_text="Time of the latest message stored.")
+    url = serializers.HyperlinkedIdentityField(
+        view_name="api-device", lookup_field="sigfox_id", lookup_url_kwarg="sigfox_id"
+    )
+
+    class Meta:
+        model = Device
+        fields = ["id", "name", "device_type", "first_seen", "last_seen", "url"]
+
+
+class LatestReadingSerializer(serializers.ModelSerializer):
+    time = UtcDateTimeField()
+    unit = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Reading
+        fields = ["time", "sensor", "quantity", "value", "unit"]
+
+    def get_unit(self, reading) -> str:
+        return selectors.quantity_unit(reading.quantity)
+
+
+class DeviceDetailSerializer(DeviceSerializer):
+    last_readings = serializers.SerializerMethodField(
+        help_text="The newest reading of each series (sensor and quantity) of the device."
+    )
+
+    class Meta(DeviceSerializer.Meta):
+        fields = [*DeviceSerializer.Meta.fields, "last_readings"]
+
+    @extend_schema_field(LatestReadingSerializer(many=True))
+    def get_last_readings(self, device):
+        readings = selectors.device_latest_readings(device=device)
+        return LatestReadingSerializer(readings, many=True).data
+
+
+class ReadingSerializer(serializers.ModelSerializer):
+    time = UtcDateTimeField()
+    device = serializers.CharField(source="device.sigfox_id")
+
+    class Meta:
+        model = Reading
+        fields = ["id", "time", "device", "sensor", "quantity", "value", "message", "decoded"]
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    time = UtcDateTimeField()
+    received_at = UtcDateTimeField()
+    device = serializers.CharField(source="device.sigfox_id")
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "time", "device", "sensor", "seq_number", "data", "decoded", "station",
+            "rssi", "snr", "avg_snr", "lat", "lng", "lqi", "link_quality", "operator_name",
+            "country_code", "ack", "downlink_data", "received_at",
+        ]
+
+
+class BucketSerializer(serializers.Serializer):
+    start = serializers.IntegerField(help_text="Start of the bucket, epoch milliseconds.")
+    end = serializers.IntegerField(help_text="End of the bucket (excluded), epoch milliseconds.")
+    count = serializers.IntegerField(help_text="Readings in the bucket.")
+    first_time = serializers.IntegerField()
+    first = serializers.FloatField()
+    min_time = serializers.IntegerField(help_text="Time of the lowest value, epoch ms.")
+    min = serializers.FloatField(help_text="Lowest value in the bucket.")
+    max_time = serializers.IntegerField(help_text="Time of the highest value, epoch ms.")
+    max = serializers.FloatField(help_text="Highest value in the bucket.")
+    last_time = serializers.IntegerField()
+    last = serializers.FloatField()
+
+
+class SeriesSerializer(serializers.Serializer):
+    device = serializers.CharField()
+    sensor = serializers.CharField(allow_null=True, help_text="null: every sensor of the device.")
+    quantity = serializers.CharField()
+    unit = serializers.CharField(help_text="Guessed from the quantity's name; may be empty.")
+    label = serializers.CharField()
+    since = serializers.CharField(allow_null=True, help_text="Start of the range, ISO 8601 UTC.")
+    until = serializers.CharField(allow_null=True, help_text="End of the range (excluded).")
+    max_points = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="Readings in the range.")
+    method = serializers.ChoiceField(
+        choices=["raw", "m4"],
+        help_text="raw: every reading; m4: first, lowest, highest and last reading per bucket.",
+    )
+    points = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="[epoch ms, value] in time order, at most max_points: the line to draw.",
+    )
+    buckets = BucketSerializer(many=True, help_text="Per bucket of time (m4 only).")
+
+
+class LinkBucketSerializer(serializers.Serializer):
+    start = serializers.IntegerField(help_text="Epoch milliseconds.")
+    end = serializers.IntegerField()
+    messages = serializers.IntegerField(help_text="Messages received in the bucket.")
+    rssi_min = serializers.FloatField(allow_null=True, help_text="dBm")
+    rssi_avg = serializers.FloatField(allow_null=True)
+    rssi_max = serializers.FloatField(allow_null=True)
+    snr_min = serializers.FloatField(allow_null=True, help_text="dB")
+    snr_avg = serializers.FloatField(allow_null=True)
+    snr_max = serializers.FloatField(allow_null=True)
+    lost = serializers.IntegerField(help_text="Messages lost (jumps in seqNumber).")
+
+
+class LinkSerializer(serializers.Serializer):
+    device = serializers.CharField()
+    since = serializers.CharField(allow_null=True)
+    until = serializers.CharField()
+    buckets = LinkBucketSerializer(many=True)
