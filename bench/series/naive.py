@@ -1,0 +1,42 @@
+"""The reference the series endpoint is measured against: every reading of
+the range, loaded into Python and sent to the browser as it is."""
+
+from django.urls import include, path
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from readings import selectors
+from readings.api import ReadAPIView, _params
+from readings.api_serializers import SeriesParams
+from readings.models import Reading
+
+
+class NaiveSeriesView(ReadAPIView):
+    def get(self, request):
+        params = _params(SeriesParams, request).validated_data
+        device = selectors.device_get(sigfox_id=params["device"])
+        if device is None:
+            raise NotFound("No such device.")
+        rows = Reading.objects.filter(device=device, quantity=params["quantity"])
+        if params.get("sensor"):
+            rows = rows.filter(sensor=params["sensor"])
+        since, until = params.get("since"), params.get("until") or timezone.now()
+        if since:
+            rows = rows.filter(time__gte=since)
+        rows = rows.filter(time__lt=until).order_by("time").values_list("time", "value")
+        points = [[int(time.timestamp() * 1000), value] for time, value in rows]
+        return Response({
+            "device": device.sigfox_id, "sensor": params.get("sensor"), "quantity": params["quantity"],
+            "unit": selectors.quantity_unit(params["quantity"]),
+            "label": selectors.series_label(device.sigfox_id, params.get("sensor"), params["quantity"]),
+            "since": selectors.iso_utc(since) if since else None, "until": selectors.iso_utc(until),
+            "max_points": len(points), "count": len(points), "method": "raw", "points": points,
+            "buckets": [],
+        })
+
+
+urlpatterns = [
+    path("api/series/", NaiveSeriesView.as_view()),
+    path("", include("sigfoxsite.urls")),
+]
