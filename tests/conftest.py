@@ -1,15 +1,17 @@
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from readings.models import Device, Message, Reading
+from tests.serving import (
+    drop_postgres_database,
+    gunicorn,
+    migrate,
+    postgres_database,
+    served_env,
+)
 
 TUTORIAL_BODY = '{"device":"1A2B3C","time":"1700000000","temp":21}'
 
@@ -46,13 +48,11 @@ def missing_dependency(reason: str):
     pytest.skip(reason)
 
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
 @dataclass
 class Server:
     url: str
     database_url: str
+    log_path: Path
 
     def query(self, sql: str):
         """Run SQL against the served database (its own, not the test database)."""
@@ -69,67 +69,27 @@ class Server:
         return rows[0][0] if len(rows) == 1 and len(rows[0]) == 1 else rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server_database(tmp_dir: Path) -> str:
     """A database of the server's own: a SQLite file, or a fresh PostgreSQL
-    database beside the test one when the suite runs on PostgreSQL."""
+    database beside the test one when the suite runs on PostgreSQL (named
+    after this process, so that two runs on one server do not collide)."""
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         return f"sqlite:///{tmp_dir / 'served.sqlite3'}"
-    import psycopg
-
-    base, _, _name = url.rpartition("/")
-    name = "sigfoxsite_served"
-    with psycopg.connect(url, autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        db.execute(f"CREATE DATABASE {name}")
-    return f"{base}/{name}"
+    return postgres_database(url, f"sigfoxsite_served_{os.getpid()}")
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """gunicorn serving the project the way `make run` does, on a free port."""
     tmp_dir = tmp_path_factory.mktemp("served")
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}},
-        "SIGFOXSITE_READ_DOT_ENV": "false",
-        "SECRET_KEY": "served-by-the-test-suite-" + "x" * 30,
-        "DATABASE_URL": _server_database(tmp_dir),
-        "SECURE_SSL_REDIRECT": "false",
-        "SECURE_COOKIES": "false",
-        "PUBLIC_DASHBOARD": "true",
-        "TIME_ZONE": "Europe/Paris",
-    }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-                   cwd=ROOT, env=env, check=True, timeout=120)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+    env = served_env(_server_database(tmp_dir), PUBLIC_DASHBOARD="true", TIME_ZONE="Europe/Paris")
+    migrate(env)
     log_path = tmp_dir / "gunicorn.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(gunicorn), "sigfoxsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("gunicorn did not start: " + log_path.read_text()[-2000:])
-            time.sleep(0.2)
-    yield Server(url=url, database_url=env["DATABASE_URL"])
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    with gunicorn(env, log_path) as url:
+        yield Server(url=url, database_url=env["DATABASE_URL"], log_path=log_path)
+    if env["DATABASE_URL"].startswith("postgres"):
+        drop_postgres_database(os.environ["DATABASE_URL"], env["DATABASE_URL"])
 
 
 # Sigfox callbacks as the backend sends them (issue 3): every encoding, every table.

@@ -77,3 +77,12 @@ def postgres_database(url: str, name: str) -> str:
         db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         db.execute(f"CREATE DATABASE {name}")
     return f"{base}/{name}"
+
+
+def drop_postgres_database(url: str, database_url: str) -> None:
+    """Drop the database `database_url` names, connecting through `url`."""
+    import psycopg
+
+    name = database_url.rpartition("/")[2]
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

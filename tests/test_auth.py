@@ -2,7 +2,6 @@
 
 import base64
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -197,15 +196,7 @@ def test_it_does_not_warn_when_a_token_is_set(caplog):
     assert caplog.records == []
 
 
-def test_it_warns_in_the_server_log_at_start(server, tmp_path_factory):
-    # The `server` fixture runs gunicorn without a token and writes its output
-    # to served*/gunicorn.log in the session's temporary directory (pytest
-    # also links servedcurrent to it, hence resolve()), unless it says where.
-    log_path = getattr(server, "log_path", None)
-    if log_path is None:
-        base = tmp_path_factory.getbasetemp()
-        logs = {path.resolve() for path in base.glob("served*/gunicorn.log")}
-        assert len(logs) == 1
-        log_path = logs.pop()
-    log = Path(log_path).read_text()
+def test_it_warns_in_the_server_log_at_start(server):
+    # The `server` fixture runs gunicorn without a token.
+    log = server.log_path.read_text()
     assert "WARNING readings: SIGFOX_CALLBACK_TOKEN is not set" in log

@@ -15,7 +15,14 @@ from collections import Counter
 import pytest
 
 from tests.conftest import missing_dependency
-from tests.serving import free_port, gunicorn, migrate, postgres_database, served_env
+from tests.serving import (
+    drop_postgres_database,
+    free_port,
+    gunicorn,
+    migrate,
+    postgres_database,
+    served_env,
+)
 
 CUT_AFTER_S = 2.0
 CUT_FOR_S = 3.0
@@ -174,6 +181,7 @@ def test_it_answers_503_while_the_database_is_gone_and_recovers(postgres_url, tm
         }
     acknowledged = {(device, 1_700_000_000 + number * 600) for _, device, number, status, _ in results
                     if status == 204}
+    drop_postgres_database(postgres_url, database_url)
     # Every 204 was committed; nothing is half-stored (each message has both readings).
     assert acknowledged <= set(stored)
     assert set(stored.values()) == {2}

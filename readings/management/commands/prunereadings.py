@@ -3,8 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from readings.models import Device
-from readings.serializers import HEX_ID
+from readings.management.options import existing_device_id
 from readings.services import readings_prune
 
 
@@ -53,13 +52,7 @@ class Command(BaseCommand):
         batch = positive_int(batch_size)
         if days is not None and days > 36_500:
             raise CommandError(f"--older-than {days} is more than a century; nothing could be that old")
-        device_id = None
-        if device is not None:
-            device_id = device.strip().upper()
-            if not HEX_ID.fullmatch(device_id) or len(device_id) > 8:
-                raise CommandError(f"--device {device!r} is not a Sigfox id (up to 8 hex characters)")
-            if not Device.objects.filter(sigfox_id=device_id).exists():
-                raise CommandError(f"no device {device_id}")
+        device_id = existing_device_id(device) if device is not None else None
 
         verbosity = options["verbosity"]
 

@@ -2,8 +2,7 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from readings.models import Device
-from readings.serializers import HEX_ID
+from readings.management.options import existing_device_id
 from readings.services import messages_redecode
 
 
@@ -33,13 +32,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, device, since, dry_run, **options):
-        device_id = None
-        if device is not None:
-            device_id = device.strip().upper()
-            if not HEX_ID.fullmatch(device_id) or len(device_id) > 8:
-                raise CommandError(f"--device {device!r} is not a Sigfox id (up to 8 hex characters)")
-            if not Device.objects.filter(sigfox_id=device_id).exists():
-                raise CommandError(f"no device {device_id}")
+        device_id = existing_device_id(device) if device is not None else None
         since_time = parse_since(since) if since is not None else None
 
         def progress(seen: int) -> None:
