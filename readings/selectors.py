@@ -190,6 +190,20 @@ def _split(values: Iterable[str] | None) -> list[str] | None:
     return [v for v in values if v]
 
 
+def _filter_by_device_sensor_time(queryset, *, devices, sensors, since, until):
+    """What messages and readings are filtered by alike; a list matches any of its values."""
+    if (devices := _split(devices)) is not None:
+        # Filtering on the key, not through a join, keeps the indexes usable.
+        queryset = queryset.filter(device_id__in=device_pks(sigfox_ids=devices))
+    if (sensors := _split(sensors)) is not None:
+        queryset = queryset.filter(sensor__in=sensors)
+    if since is not None:
+        queryset = queryset.filter(time__gte=since)
+    if until is not None:
+        queryset = queryset.filter(time__lt=until)
+    return queryset
+
+
 def readings_filter(
     *,
     devices: Iterable[str] | None = None,
@@ -199,18 +213,11 @@ def readings_filter(
     until: datetime | None = None,
 ) -> QuerySet[Reading]:
     """Readings matching every given filter; a list filter matches any of its values."""
-    readings = Reading.objects.all()
-    if (devices := _split(devices)) is not None:
-        # Filtering on the key, not through a join, keeps the series index usable.
-        readings = readings.filter(device_id__in=device_pks(sigfox_ids=devices))
-    if (sensors := _split(sensors)) is not None:
-        readings = readings.filter(sensor__in=sensors)
+    readings = _filter_by_device_sensor_time(
+        Reading.objects.all(), devices=devices, sensors=sensors, since=since, until=until
+    )
     if (quantities := _split(quantities)) is not None:
         readings = readings.filter(quantity__in=quantities)
-    if since is not None:
-        readings = readings.filter(time__gte=since)
-    if until is not None:
-        readings = readings.filter(time__lt=until)
     return readings
 
 
@@ -221,16 +228,9 @@ def messages_filter(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Message]:
-    messages = Message.objects.all()
-    if (devices := _split(devices)) is not None:
-        messages = messages.filter(device_id__in=device_pks(sigfox_ids=devices))
-    if (sensors := _split(sensors)) is not None:
-        messages = messages.filter(sensor__in=sensors)
-    if since is not None:
-        messages = messages.filter(time__gte=since)
-    if until is not None:
-        messages = messages.filter(time__lt=until)
-    return messages
+    return _filter_by_device_sensor_time(
+        Message.objects.all(), devices=devices, sensors=sensors, since=since, until=until
+    )
 
 
 def iso_utc(time: datetime) -> str:
