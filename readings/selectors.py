@@ -294,11 +294,7 @@ class Series:
 
     def as_dict(self) -> dict:
         return {
-            "device": self.device_id,
-            "sensor": self.sensor,
-            "quantity": self.quantity,
-            "unit": quantity_unit(self.quantity),
-            "label": series_label(self.device_id, self.sensor, self.quantity),
+            **SeriesKey(self.device_id, self.sensor, self.quantity).as_dict(),
             "since": iso_utc(self.since) if self.since else None,
             "until": iso_utc(self.until) if self.until else None,
             "max_points": self.max_points,
