@@ -13,8 +13,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 # A .env file is a convenience for local runs; real deployments set variables.
-if env.bool("SIGFOXSITE_READ_DOT_ENV", default=True) and (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env")
+# The test settings switch it off (SIGFOXSITE_READ_DOT_ENV=false).
+DOT_ENV = Path(env.str("SIGFOXSITE_DOT_ENV", default=str(BASE_DIR / ".env")))
+if env.bool("SIGFOXSITE_READ_DOT_ENV", default=True) and DOT_ENV.is_file():
+    env.read_env(DOT_ENV)
 
 DEBUG = env.bool("DEBUG", default=False)
 
