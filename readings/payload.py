@@ -3,18 +3,25 @@
 Pure module: standard library only, no Django, so it can be tested and reused
 (re-decoding stored messages) without a database.
 
+Source: /work/shared/sigfox/CALLBACKS.md section 3, which follows the Sigfox
+backend's own help text for the custom format; the worked examples are in
+payload-vectors.json beside it (copied to tests/data/).
+
 A config is fields separated by white space; each field is::
 
-    name:byteIndex:type:param[:endianness[:highBit]]
+    name:byteIndex:type:length[:endianness][:bitOffset]
 
 name
     ASCII letters, digits, ``_`` and ``-`` (at most 64); unique within the config.
 byteIndex
-    Offset of the field's first byte, 0 to 63. Left empty, the first field
-    starts at byte 0; a ``bool`` stays on the last byte used by the previous
-    field; any other type starts on the byte after it. "Previous" means the
-    field just before in the config, so an explicit index resets the cursor.
-type:param
+    Byte where the field starts, 0 to 63. Left empty, the first field starts
+    at byte 0; a ``bool`` stays on the last byte used by the previous field;
+    any other type starts on the byte after it, or on that same last byte
+    when the previous field was given a bitOffset (written out, even ``7``).
+    "Previous" means the field just before in the config, so an explicit
+    index resets the cursor. ``mode::uint:4:big-endian:7 batt::uint:4::3``
+    reads both nibbles of byte 0; ``a::uint:4 b::uint:4`` reads bytes 0 and 1.
+type:length
     ``bool:B``      bit B (0 to 7, 7 = most significant) of one byte.
     ``char:N``      N bytes (1 to 64) as text, decoded as latin-1 (every byte
                     maps to one character, so decoding never fails); trailing
@@ -24,18 +31,28 @@ type:param
     ``uint:L``      L bits (1 to 64), unsigned.
     ``int:L``       L bits (1 to 64), two's complement.
 endianness
-    ``big-endian`` (the default, also when left empty) or ``little-endian``;
-    only for ``uint``, ``int`` and ``float``.
-highBit
-    Only for ``uint`` and ``int``. An L-bit field spans ceil(L/8) bytes, read
-    as one unsigned integer in the field's byte order; the value is its bits
-    highBit..highBit-L+1 (bit 0 = least significant). highBit defaults to the
-    top bit of the span, so a length that is not a multiple of 8 reads the
-    top L bits. It must satisfy L-1 <= highBit <= 8*ceil(L/8)-1: for a field
-    of one byte that is 0 to 7, and the field never leaves its span.
+    ``big-endian`` (the default, also when left empty, as in
+    ``Status:1:uint:4::3``) or ``little-endian``; only for ``uint``, ``int``
+    and ``float``. ``char`` has no endianness part: ``s:2:char:3:5`` is a
+    char with bitOffset 5.
+bitOffset
+    For ``uint``, ``int``, ``float`` and ``char``: the bit of the first byte
+    where reading starts, 0 to 7 (7 = most significant, the default). The
+    value is the big-endian bit stream of its length from that bit on,
+    continuing into the following bytes: ``x:1:uint:8:big-endian:5`` is bits
+    5..0 of byte 1 then bits 7..6 of byte 2; ``x:0:uint:10`` is the top 10
+    bits of bytes 0 and 1. Sigfox does not say how ``little-endian`` combines
+    with a bitOffset other than 7 or a length that is not a whole number of
+    bytes, so both are refused rather than guessed.
 
-A field whose bytes are not all inside the payload decodes to ``None``.
-Payloads are hex text (either case, possibly empty) or bytes, up to 64 bytes.
+A field with any bit outside the payload decodes to ``None``. Payloads are hex
+text (either case, possibly empty) or bytes, up to 64 bytes.
+
+Until this module followed the backend's help text, the last part was read as
+``highBit``, a bit number within the field's own bytes, and an empty byteIndex
+always meant the next byte; ``legacy_meaning_changed`` says which stored
+configs that changes. ``wide_fields`` names the fields whose values a float64
+(JavaScript, most JSON readers) cannot hold exactly.
 """
 
 from __future__ import annotations
@@ -54,13 +71,18 @@ __all__ = [
     "parse_config",
     "decode",
     "format_config",
+    "wide_fields",
+    "legacy_meaning_changed",
 ]
 
 KINDS = ("bool", "char", "float", "uint", "int")
 MAX_BYTE_INDEX = 63
 MAX_PAYLOAD_BYTES = 64
+MAX_BIT_OFFSET = 7
 # Configs come from users; cap them so a pasted novel cannot fill the cache.
 MAX_CONFIG_CHARS = 4096
+# A float64 holds every integer of magnitude up to 2**53, and not all beyond.
+MAX_EXACT_FLOAT_INT = 2**53
 
 # Names become reading quantities, stored in 64 characters.
 MAX_NAME_CHARS = 64
@@ -68,7 +90,8 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,%d}" % MAX_NAME_CHARS)
 _WHOLE = re.compile(r"[0-9]+")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})*")
 _ENDIANNESS = {"": False, "big-endian": False, "little-endian": True}
-_FORMAT = "expected name:byteIndex:type:param[:endianness[:highBit]]"
+_FORMAT = "expected name:byteIndex:type:length[:endianness][:bitOffset]"
+_CHAR_FORMAT = "expected name:byteIndex:char:length[:bitOffset] (char has no endianness)"
 
 Value = bool | int | float | str | None
 
@@ -91,7 +114,9 @@ class Field:
 
     ``size`` is the bit number for ``bool``, the byte count for ``char`` and
     the bit length for the other kinds. ``byte_index`` None means "follow the
-    previous field" (see the module docstring).
+    previous field"; ``bit_offset`` None means none was written (reading
+    starts at bit 7, and the next field follows as for a field without one).
+    See the module docstring. Raises ConfigError.
     """
 
     name: str
@@ -99,7 +124,7 @@ class Field:
     kind: str
     size: int
     little_endian: bool = False
-    high_bit: int | None = None
+    bit_offset: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
@@ -107,7 +132,7 @@ class Field:
                 f"name must be 1 to {MAX_NAME_CHARS} letters, digits, _ or -, got {self.name!r}"
             )
         if self.byte_index is not None and not _is_int_in(self.byte_index, 0, MAX_BYTE_INDEX):
-            raise ConfigError(f"byte index must be 0 to {MAX_BYTE_INDEX}, got {self.byte_index!r}")
+            raise ConfigError(f"byteIndex must be 0 to {MAX_BYTE_INDEX}, got {self.byte_index!r}")
         if self.kind not in KINDS:
             raise ConfigError(f"unknown type {self.kind!r} (expected bool, char, float, uint or int)")
         if self.kind == "bool" and not _is_int_in(self.size, 0, 7):
@@ -122,13 +147,24 @@ class Field:
             raise ConfigError(f"little_endian must be a bool, got {self.little_endian!r}")
         if self.little_endian and self.kind in ("bool", "char"):
             raise ConfigError(f"endianness is only for uint, int and float, not {self.kind}")
-        if self.high_bit is not None:
-            if self.kind not in ("uint", "int"):
-                raise ConfigError(f"highBit is only for uint and int, not {self.kind}")
-            low, high = self.size - 1, 8 * _span(self) - 1
-            if not _is_int_in(self.high_bit, low, high):
+        if self.bit_offset is not None:
+            if self.kind == "bool":
+                raise ConfigError("bitOffset is only for uint, int, float and char, not bool")
+            if not _is_int_in(self.bit_offset, 0, MAX_BIT_OFFSET):
                 raise ConfigError(
-                    f"highBit must be {low} to {high} for {self.kind}:{self.size}, got {self.high_bit!r}"
+                    f"bitOffset must be 0 to {MAX_BIT_OFFSET}, got {self.bit_offset!r}"
+                )
+        if self.little_endian:
+            # Undefined in Sigfox's text (CALLBACKS.md section 3): refuse, never guess.
+            if self.size % 8:
+                raise ConfigError(
+                    f"little-endian is not defined by Sigfox for a length that is not a whole "
+                    f"number of bytes, got {self.kind}:{self.size}"
+                )
+            if self.bit_offset not in (None, MAX_BIT_OFFSET):
+                raise ConfigError(
+                    f"little-endian is not defined by Sigfox with a bitOffset other than 7, "
+                    f"got {self.bit_offset}"
                 )
 
 
@@ -137,13 +173,28 @@ def _is_int_in(value: object, low: int, high: int) -> bool:
     return type(value) is int and low <= value <= high
 
 
-def _span(field: Field) -> int:
-    """Number of bytes the field reads."""
+def _length_bits(field: Field) -> int:
+    """Number of bits the field reads (1 for a bool)."""
     if field.kind == "bool":
         return 1
     if field.kind == "char":
-        return field.size
-    return (field.size + 7) // 8
+        return 8 * field.size
+    return field.size
+
+
+def _first_bit(field: Field, start_byte: int) -> int:
+    """Position of the field's first bit, counted from the top bit of byte 0."""
+    if field.kind == "bool":
+        return 8 * start_byte + MAX_BIT_OFFSET - field.size
+    offset = MAX_BIT_OFFSET if field.bit_offset is None else field.bit_offset
+    return 8 * start_byte + MAX_BIT_OFFSET - offset
+
+
+def _last_byte(field: Field, start_byte: int) -> int:
+    """Index of the last byte the field reads a bit of."""
+    if field.kind == "bool":
+        return start_byte
+    return (_first_bit(field, start_byte) + _length_bits(field) - 1) // 8
 
 
 def _whole(text: str, what: str) -> int:
@@ -158,22 +209,35 @@ def _parse_field(token: str) -> Field:
     parts = token.split(":")
     if not 4 <= len(parts) <= 6:
         raise ConfigError(_FORMAT)
-    name, index, kind, param, *rest = parts
-    endianness = rest[0] if rest else ""
-    high_bit = rest[1] if len(rest) > 1 else ""
-    if endianness not in _ENDIANNESS:
-        raise ConfigError(f"endianness must be big-endian or little-endian, got {endianness!r}")
+    name, index, kind, length, *rest = parts
     if kind not in KINDS:
-        # Checked before the param so "temp::integer:8" says what is wrong.
+        # Checked before the length so "temp::integer:8" says what is wrong.
         raise ConfigError(f"unknown type {kind!r} (expected bool, char, float, uint or int)")
-    what = "bit" if kind == "bool" else "length"
+    if kind == "char":
+        # The part after a char's length is its bitOffset: "s:2:char:3:5".
+        if len(rest) > 1:
+            raise ConfigError(_CHAR_FORMAT)
+        endianness, bit_offset = "", rest[0] if rest else ""
+        if bit_offset in ("big-endian", "little-endian"):
+            raise ConfigError("endianness is only for uint, int and float, not char")
+    else:
+        endianness = rest[0] if rest else ""
+        bit_offset = rest[1] if len(rest) > 1 else ""
+    if endianness not in _ENDIANNESS:
+        # "x::uint:8:3" is a likely slip for a bitOffset with the endianness left out.
+        hint = ""
+        if _WHOLE.fullmatch(endianness):
+            hint = f" (leave it empty before a bitOffset: '::{endianness}')"
+        raise ConfigError(
+            f"endianness must be big-endian or little-endian, got {endianness!r}{hint}"
+        )
     return Field(
         name=name,
-        byte_index=_whole(index, "byte index") if index else None,
+        byte_index=_whole(index, "byteIndex") if index else None,
         kind=kind,
-        size=_whole(param, what),
+        size=_whole(length, "bit" if kind == "bool" else "length"),
         little_endian=_ENDIANNESS[endianness],
-        high_bit=_whole(high_bit, "highBit") if high_bit else None,
+        bit_offset=_whole(bit_offset, "bitOffset") if bit_offset else None,
     )
 
 
@@ -217,10 +281,11 @@ def _parse_config(text: str) -> tuple[Field, ...]:
 
 def _field_text(field: Field) -> str:
     parts = [field.name, "" if field.byte_index is None else str(field.byte_index), field.kind, str(field.size)]
-    if field.little_endian or field.high_bit is not None:
+    if field.kind != "char" and (field.little_endian or field.bit_offset is not None):
         parts.append("little-endian" if field.little_endian else "")
-    if field.high_bit is not None:
-        parts.append(str(field.high_bit))
+    if field.bit_offset is not None:
+        # Written even when 7: a given bitOffset moves the next field (see _layout).
+        parts.append(str(field.bit_offset))
     return ":".join(parts)
 
 
@@ -249,18 +314,20 @@ def _as_fields(config: str | Sequence[Field]) -> tuple[Field, ...]:
 def _layout(fields: tuple[Field, ...]) -> tuple[int, ...]:
     """First byte of each field, resolving empty byte indexes."""
     starts = []
-    last_used: int | None = None  # last byte of the previous field
+    last_used: int | None = None  # last byte the previous field read
+    previous_had_offset = False
     for field in fields:
         if field.byte_index is not None:
             start = field.byte_index
         elif last_used is None:
             start = 0
-        elif field.kind == "bool":
+        elif field.kind == "bool" or previous_had_offset:
             start = last_used
         else:
             start = last_used + 1
         starts.append(start)
-        last_used = start + _span(field) - 1
+        last_used = _last_byte(field, start)
+        previous_had_offset = field.bit_offset is not None
     return tuple(starts)
 
 
@@ -282,22 +349,27 @@ def _payload_bytes(payload: str | bytes) -> bytes:
 
 
 def _decode_field(field: Field, start: int, data: bytes) -> Value:
-    chunk = data[start : start + _span(field)]
-    if len(chunk) < _span(field):
+    first_bit, length_bits = _first_bit(field, start), _length_bits(field)
+    end_bit = first_bit + length_bits
+    if end_bit > 8 * len(data):
         return None
+    if field.little_endian:
+        # Whole bytes from bit 7 only (Field refuses the rest), so plain bytes.
+        raw = int.from_bytes(data[start : start + length_bits // 8], "little")
+    else:
+        first_byte, last_byte = first_bit // 8, (end_bit - 1) // 8
+        window = int.from_bytes(data[first_byte : last_byte + 1], "big")
+        raw = window >> (8 * (last_byte + 1) - end_bit) & ((1 << length_bits) - 1)
     if field.kind == "bool":
-        return bool(chunk[0] >> field.size & 1)
+        return bool(raw)
     if field.kind == "char":
-        return chunk.decode("latin-1").rstrip("\x00")
-    order = "little" if field.little_endian else "big"
+        return raw.to_bytes(field.size, "big").decode("latin-1").rstrip("\x00")
     if field.kind == "float":
-        code = ("<" if field.little_endian else ">") + ("f" if field.size == 32 else "d")
-        return float(struct.unpack(code, chunk)[0])
-    high_bit = 8 * len(chunk) - 1 if field.high_bit is None else field.high_bit
-    value = int.from_bytes(chunk, order) >> (high_bit - field.size + 1) & ((1 << field.size) - 1)
-    if field.kind == "int" and value >> (field.size - 1):
-        value -= 1 << field.size
-    return value
+        code = ">f" if field.size == 32 else ">d"
+        return struct.unpack(code, raw.to_bytes(field.size // 8, "big"))[0]
+    if field.kind == "int" and raw >> (field.size - 1):
+        raw -= 1 << field.size
+    return raw
 
 
 def decode(config: str | Sequence[Field], payload: str | bytes) -> dict[str, Value]:
@@ -311,3 +383,108 @@ def decode(config: str | Sequence[Field], payload: str | bytes) -> dict[str, Val
         field.name: _decode_field(field, start, data)
         for field, start in zip(fields, _layout(fields))
     }
+
+
+def _is_wide(field: Field) -> bool:
+    # The largest magnitude each kind can decode to: uint:L up to 2**L - 1,
+    # int:L down to -2**(L-1) (so int:54 still fits).
+    if field.kind == "uint":
+        return 2**field.size - 1 > MAX_EXACT_FLOAT_INT
+    if field.kind == "int":
+        return 2 ** (field.size - 1) > MAX_EXACT_FLOAT_INT
+    return False
+
+
+def wide_fields(config: str | Sequence[Field]) -> list[str]:
+    """Names, in config order, of the fields whose value can lie beyond ±2**53.
+
+    Beyond MAX_EXACT_FLOAT_INT a float64 (a JavaScript number, most JSON
+    readers, a float reading value) no longer holds every integer, so such
+    values are rounded: that is ``uint`` longer than 53 bits and ``int``
+    longer than 54. Raises ConfigError for a bad config.
+    """
+    return [field.name for field in _as_fields(config) if _is_wide(field)]
+
+
+def _accepted_by_old_grammar(text: str) -> bool:
+    """Whether the grammar before the bitOffset correction accepted text.
+
+    Frozen: that grammar had the same name, byteIndex, type and length rules
+    (checked here through Field), took ``""`` or ``big-endian`` as the
+    endianness of ``bool`` and ``char``, and a last part only on ``uint`` and
+    ``int``, as a highBit from L-1 to 8*ceil(L/8)-1.
+    """
+    tokens = text.split()
+    if len(text) > MAX_CONFIG_CHARS or not tokens:
+        return False
+    names = set()
+    for token in tokens:
+        parts = token.split(":")
+        if not 4 <= len(parts) <= 6:
+            return False
+        name, index, kind, length, *rest = parts
+        endianness, high_bit = (rest + ["", ""])[:2]
+        wholes = [part for part in (index, length, high_bit) if part]
+        if endianness not in _ENDIANNESS or not all(_WHOLE.fullmatch(part) for part in wholes):
+            return False
+        if not length or name in names:
+            return False
+        names.add(name)
+        try:
+            Field(name, int(index) if index else None, kind, int(length))
+        except ConfigError:
+            return False
+        if _ENDIANNESS[endianness] and kind in ("bool", "char"):
+            return False
+        if high_bit:
+            span_bits = 8 * ((int(length) + 7) // 8)
+            if kind not in ("uint", "int") or not int(length) - 1 <= int(high_bit) < span_bits:
+                return False
+    return True
+
+
+def legacy_meaning_changed(config: str) -> str | None:
+    """Why a config stored under the old grammar may decode differently now, or None.
+
+    The old grammar (this module up to commit 5206977) read the last part as
+    a highBit counted within the field's own ceil(L/8) bytes, and always
+    started a field with an empty byteIndex on the byte after the previous
+    field. Compared field by field:
+
+    - a highBit on a ``uint``/``int`` of up to 8 bits names the same bits as
+      the bitOffset of that number; on a longer field it is 8 or more, which
+      is refused now;
+    - big-endian lengths that are not whole bytes read the top bits in both;
+      little-endian ones are refused now;
+    - ``char`` took an endianness where it takes a bitOffset now;
+    - after a field given a bitOffset, a field (not a bool) with an empty
+      byteIndex starts on the last byte used, one byte earlier than before.
+
+    So a config both grammars accept reads the same unless the last case
+    occurs (tests/test_payload.py checks this against the old decoder).
+
+    Returns a short reason when the new grammar refuses a config the old one
+    accepted, accepts one it refused (stored messages were never decoded
+    with it), or moves a field; None when the config reads the same under
+    both, including when both refuse it. Raises ConfigError if config is
+    not text.
+    """
+    if not isinstance(config, str):
+        raise ConfigError(f"config must be text, got {type(config).__name__}")
+    old_accepted = _accepted_by_old_grammar(config)
+    try:
+        fields = parse_config(config)
+    except ConfigError as error:
+        return f"refused now: {error}" if old_accepted else None
+    if not old_accepted:
+        return "the old grammar refused it; it decodes now"
+    starts = _layout(fields)
+    for number in range(2, len(fields) + 1):
+        previous, field, start = fields[number - 2], fields[number - 1], starts[number - 1]
+        if previous.bit_offset is not None and field.byte_index is None and field.kind != "bool":
+            return (
+                f"field {number} ({field.name!r}) starts on byte {start} now, not {start + 1}: "
+                f"it follows {previous.name!r}, which has a bitOffset, so its empty byteIndex "
+                f"means the last byte used"
+            )
+    return None
