@@ -3,11 +3,14 @@
 import json
 import math
 import os
+import re
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,6 +26,8 @@ CHROMIUM_ARGS = [
 ]
 # The README's screenshot is kept small.
 SCREENSHOT_MAX_BYTES = 200_000
+# The served site's zone (conftest's server fixture).
+SITE_ZONE = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +104,22 @@ def wait_for_load(page, count: int):
                            timeout=15_000)
 
 
+def wait_for_polls(page, more: int, appeared: str):
+    """Until the poll timer ran `more` times from now, or the JS expression
+    `appeared` holds (what the poll should not have done)."""
+    ticks = page.evaluate("() => window.sigfoxState.ticks || 0")
+    page.wait_for_function(
+        f"() => (window.sigfoxState.ticks || 0) >= {ticks + more} || ({appeared})", timeout=10_000)
+
+
+def x_window(page) -> list[float]:
+    return page.evaluate("() => [window.sigfoxChart.scales.x.min, window.sigfoxChart.scales.x.max]")
+
+
+def tick_labels(page) -> list[str]:
+    return page.evaluate("() => window.sigfoxChart.scales.x.ticks.map(t => t.label)")
+
+
 def wait_for_window_loaded(page):
     """Until the data drawn is the data asked for the x axis as it now stands
     (wheel events may still be zooming when the first reload starts)."""
@@ -138,6 +159,24 @@ def a_day(server):
                             "hum": round(55 + 12 * math.cos(i / 17), 1)}, "kitchen"))
     post_many(server, bodies)
     return end
+
+
+@pytest.fixture(scope="module")
+def an_outage(server):
+    """A device that sent every ten minutes for a day, then nothing for three days,
+    then again for six hours until two hours ago. Each message has temp and hum:
+    two tests add a later reading of their own (at distinct times) to one each."""
+    end = int(time.time()) - 7200
+    resume = end - 35 * 600
+    stop = resume - 3 * 86400
+    first = stop - 143 * 600
+    times = [first + i * 600 for i in range(144)] + [resume + i * 600 for i in range(36)]
+    bodies = [{"device": "DEAD01", "time": str(t), "temp": round(15 + 3 * math.sin(i / 20), 2),
+               "hum": 60 + i % 7} for i, t in enumerate(times)]
+    post(server, bodies[0])  # creates the device; then the others side by side
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda body: post(server, body), bodies[1:]))
+    return {"first": first * 1000, "stop": stop * 1000, "resume": resume * 1000, "end": end * 1000}
 
 
 def test_it_draws_a_callback_sent_over_http(server, page):
@@ -191,6 +230,13 @@ def test_it_keeps_the_spike_of_a_downsampled_day(server, page, a_day):
     assert len(points) <= 20
     assert max(v for _, v in points) == round(18 + 4 * math.sin(90 / 23), 2) + 9
     assert "drawn as" in page.text_content("#chart-status")
+    # Five buckets of 4.3 hours: their points are hours apart, with readings
+    # between them nine minutes apart; no outage, no break.
+    assert all(v is not None for _, v in points)
+    # A day is labelled by its times, and its midnight by the date.
+    labels = tick_labels(page)
+    assert all(re.fullmatch(r"\d\d:\d\d|\S+ \d{1,2}", label) for label in labels), labels
+    assert sum(bool(re.fullmatch(r"\d\d:\d\d", label)) for label in labels) >= 3, labels
 
 
 def test_it_changes_the_data_with_the_range(server, page):
@@ -370,3 +416,130 @@ def test_it_serves_the_api_docs_from_this_site(server, page):
     page.wait_for_selector(".swagger-ui .info", timeout=15_000)
     assert "sigfoxsite API" in page.text_content(".swagger-ui .info")
     assert page.locator("text=/api/series/").count() >= 1
+
+
+def test_it_breaks_the_line_across_an_outage(server, page, a_day, an_outage):
+    page.goto(f"{server.url}/graph?device=DEAD01&device=DA1A01&quantity=temp&range=week"
+              "&poll_ms=500")
+    wait_for_load(page, 1)
+    series = {s["label"].split(" ")[0]: s["points"] for s in chart_state(page)}
+    outage, steady = series["DEAD01"], series["DA1A01"]
+    assert len([v for _, v in outage if v is not None]) == 180
+    # One break (a null point), inside the three days without readings.
+    breaks = [t for t, v in outage if v is None]
+    assert len(breaks) == 1 and an_outage["stop"] < breaks[0] < an_outage["resume"]
+    # A series that never went silent is one line.
+    assert all(v is not None for _, v in steady)
+
+    # A reading that comes after an hour more of silence starts a line of its own.
+    now = an_outage["end"] // 1000 + 3600
+    post(server, {"device": "DEAD01", "time": str(now), "temp": 99.5})
+    page.wait_for_function("""() => window.sigfoxChart.data.datasets.some(
+        d => d.label.startsWith('DEAD01') && d.data.some(p => p.y === 99.5))""", timeout=10_000)
+    outage = {s["label"].split(" ")[0]: s["points"] for s in chart_state(page)}["DEAD01"]
+    assert outage[-1] == [now * 1000, 99.5]
+    assert outage[-2][1] is None and an_outage["end"] < outage[-2][0] < now * 1000
+    assert page.evaluate("() => window.sigfoxState.loads") == 1
+
+
+def test_it_breaks_a_downsampled_line_only_between_buckets(server, page, an_outage):
+    # Ten buckets of 16.8 hours: the day before the outage fills two or three.
+    page.goto(f"{server.url}/graph?device=DEAD01&quantity=hum&range=week&points=40&poll_ms=500")
+    wait_for_load(page, 1)
+    [points] = [s["points"] for s in chart_state(page)]
+    breaks = [t for t, v in points if v is None]
+    assert len([t for t in breaks if an_outage["stop"] < t < an_outage["resume"]]) == 1
+    assert not [t for t in breaks if an_outage["first"] < t < an_outage["stop"]
+                or an_outage["resume"] < t < an_outage["end"]]
+    assert len([v for _, v in points if v is not None]) <= 40
+    assert page.evaluate("() => window.sigfoxChart.data.datasets[0].method") == "m4"
+
+    # Live readings follow the same rule: after an hour and a half of silence, a break.
+    now = an_outage["end"] // 1000 + 5400
+    post(server, {"device": "DEAD01", "time": str(now), "hum": 66.5})
+    page.wait_for_function(
+        "() => window.sigfoxChart.data.datasets[0].data.some(p => p.y === 66.5)", timeout=10_000)
+    [points] = [s["points"] for s in chart_state(page)]
+    assert points[-1] == [now * 1000, 66.5]
+    assert points[-2][1] is None and an_outage["end"] < points[-2][0] < now * 1000
+
+
+def test_it_dates_the_ticks_of_a_week(server, page, a_day):
+    page.goto(f"{server.url}/graph?device=DA1A01&quantity=temp&range=week")
+    wait_for_load(page, 1)
+    labels = tick_labels(page)
+    assert len(labels) >= 4, labels
+    today = datetime.now(SITE_ZONE)
+    days = {str((today - timedelta(days=n)).day) for n in range(8)}
+    # "Nov 3" or "Nov 3 14:00": every tick tells its day, one of the week's.
+    for label in labels:
+        match = re.fullmatch(r"\S+ (\d{1,2})( \d\d:\d\d)?", label)
+        assert match and match[1] in days, labels
+
+
+def test_it_adds_no_reading_after_a_zoom_into_the_past(server, page):
+    now = int(time.time())
+    for i in range(6):
+        post(server, {"device": "5A0001", "time": str(now - 600 - 4 * 3600 * i), "temp": i})
+    page.goto(f"{server.url}/graph?device=5A0001&range=day&poll_ms=500")
+    wait_for_load(page, 1)
+    page.click("button[data-action=zoom-in]")  # the middle two thirds: up to 4 hours ago
+    wait_for_load(page, 2)
+    shown, before = x_window(page), chart_state(page)
+    assert shown[1] < (now - 3 * 3600) * 1000
+
+    post(server, {"device": "5A0001", "time": str(now), "temp": 42})
+    wait_for_polls(page, 3, "window.sigfoxChart.data.datasets[0].data.some(p => p.y === 42)")
+    assert chart_state(page) == before
+    assert x_window(page) == shown
+    assert page.evaluate("() => window.sigfoxState.loads") == 2
+
+
+def test_it_adds_no_reading_to_a_range_in_the_past(server, page):
+    today = datetime.now(SITE_ZONE).date()
+    days = [today - timedelta(days=3), today - timedelta(days=2)]
+    for n, day in enumerate(days):
+        noon = datetime(day.year, day.month, day.day, 12, tzinfo=SITE_ZONE)
+        post(server, {"device": "5A0002", "time": str(int(noon.timestamp())), "temp": n})
+    page.goto(f"{server.url}/graph?device=5A0002&range=custom&from={days[0]}&to={days[1]}"
+              "&poll_ms=500")
+    wait_for_load(page, 1)
+    shown, before = x_window(page), chart_state(page)
+    assert [v for _, v in before[0]["points"]] == [0, 1]
+
+    post(server, {"device": "5A0002", "time": str(int(time.time())), "temp": 42})
+    wait_for_polls(page, 3, "window.sigfoxChart.data.datasets[0].data.some(p => p.y === 42)")
+    assert chart_state(page) == before
+    assert x_window(page) == shown
+
+
+@pytest.mark.parametrize("reset", [True, False], ids=["resets", "no-resets-field"])
+def test_it_shows_counter_resets_apart_from_losses(server, page, a_day, reset):
+    """Buckets of the link API count resets of the sequence counter: drawn beside
+    the losses, not as losses. a_day has none: one is added here; or the field is
+    taken out, as the server answered before it counted resets."""
+    def rewrite(route):
+        response = route.fetch()
+        answer = response.json()
+        for bucket in answer["buckets"]:
+            bucket.pop("resets", None)
+            if reset:
+                bucket["resets"] = 0
+        if reset:
+            busy = [b for b in answer["buckets"] if b["messages"]]
+            busy[len(busy) // 2]["resets"] = 1
+        route.fulfill(response=response, json=answer)
+
+    page.route(re.compile(r"/api/devices/DA1A01/link/"), rewrite)
+    page.goto(f"{server.url}/devices/DA1A01?range=day")
+    page.wait_for_selector("canvas#link-chart[data-ready=true]", timeout=15_000)
+    datasets = page.evaluate(
+        """() => Object.fromEntries(window.sigfoxLinkChart.data.datasets.map(
+               d => [d.label, d.data.map(p => p.y)]))""")
+    assert sum(datasets["Lost messages"]) == 2
+    if reset:
+        assert sum(datasets["Counter resets"]) == 1
+        assert page.text_content("#link-status") == "144 messages, 2 lost, 1 counter reset."
+    else:
+        assert "Counter resets" not in datasets
+        assert page.text_content("#link-status") == "144 messages, 2 lost."
