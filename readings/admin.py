@@ -1,7 +1,7 @@
 from datetime import datetime
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
@@ -9,12 +9,16 @@ from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from readings import payload, sigfox
+from readings.api_serializers import message_exact_values
 from readings.models import (
     Acknowledge,
     Device,
     DeviceType,
     Downlink,
     Message,
+    MessageConflict,
+    QuantitySetting,
     Reading,
     Reception,
     SequenceGap,
@@ -102,8 +106,11 @@ class DeviceForm(forms.ModelForm):
         ]
 
     def clean_sigfox_id(self):
-        # Callbacks store ids upper-case; one typed here must match them.
-        return self.cleaned_data["sigfox_id"].strip().upper()
+        # One device, one id: 004e2f1a typed here is the 4E2F1A callbacks name.
+        try:
+            return sigfox.normalize_device_id(self.cleaned_data["sigfox_id"])
+        except ValueError:
+            raise forms.ValidationError("Up to 8 hexadecimal characters.") from None
 
     def clean_downlink_data(self):
         return self.cleaned_data["downlink_data"].strip().lower()
@@ -123,6 +130,15 @@ class DownlinkInline(admin.TabularInline):
         return super().get_queryset(request).order_by("-answered_at")
 
 
+class QuantitySettingInline(admin.TabularInline):
+    """Units, labels and the linear scale of each quantity (a device's own override its type's)."""
+
+    model = QuantitySetting
+    fields = ["quantity", "unit", "label", "scale", "offset"]
+    extra = 0
+    verbose_name_plural = "Quantities: unit, label and scale (reading = raw × scale + offset)"
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     form = DeviceForm
@@ -133,32 +149,58 @@ class DeviceAdmin(admin.ModelAdmin):
     search_fields = ["sigfox_id", "name"]
     date_hierarchy = "last_seen"
     fieldsets = [
-        (None, {"fields": ["sigfox_id", "name", "device_type", "first_seen", "last_seen", "last_seq_number"]}),
-        ("Payload decoding", {"fields": ["payload_config"]}),
+        (None, {"fields": ["sigfox_id", "name", "device_type", "first_seen", "last_seen"]}),
+        ("Payload decoding", {"fields": ["payload_config_notice", "payload_config"]}),
         ("Downlink", {"fields": ["downlink_data", "downlink_mode", "downlink_delivered_at"]}),
     ]
-    inlines = [DownlinkInline]
+    inlines = [QuantitySettingInline, DownlinkInline]
 
     def get_readonly_fields(self, request, obj=None):
         # The id ties stored messages to the device: fixed once created.
-        fixed = ["first_seen", "last_seen", "last_seq_number", "downlink_delivered_at"]
+        fixed = ["first_seen", "last_seen", "downlink_delivered_at", "payload_config_notice"]
         return fixed + (["sigfox_id"] if obj else [])
 
     def save_model(self, request, obj, form, change):
         # New downlink data has not been delivered, whatever the old data was.
         if {"downlink_data", "downlink_mode"} & set(form.changed_data):
             obj.downlink_delivered_at = None
+        config_saved(request, obj, form)
         super().save_model(request, obj, form, change)
+
+
+def config_saved(request, obj, form) -> None:
+    """A config the operator has saved again is theirs: the upgrade notice has done its job.
+
+    Fields that can exceed 2^53 are stored exactly with each message but
+    their readings (floats) are not: say so.
+    """
+    if "payload_config" in form.changed_data:
+        obj.payload_config_notice = ""
+        try:
+            wide = payload.wide_fields(obj.payload_config) if obj.payload_config.strip() else []
+        except payload.PayloadError:
+            wide = []
+        if wide:
+            messages.warning(request, (
+                f"{', '.join(wide)} can exceed 2^53: the readings hold the nearest float; the exact "
+                "integer is kept with each message (admin, CSV, exact_values in the API)."
+            ))
 
 
 @admin.register(DeviceType)
 class DeviceTypeAdmin(admin.ModelAdmin):
-    list_display = ["sigfox_id", "name", "payload_config", "first_seen"]
+    list_display = ["sigfox_id", "name", "payload_config", "payload_config_notice", "first_seen"]
     search_fields = ["sigfox_id", "name"]
     readonly_fields = ["first_seen"]
+    fields = ["sigfox_id", "name", "payload_config_notice", "payload_config", "first_seen"]
+    inlines = [QuantitySettingInline]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["first_seen"] + (["sigfox_id"] if obj else [])
+        return ["first_seen", "payload_config_notice"] + (["sigfox_id"] if obj else [])
+
+    def save_model(self, request, obj, form, change):
+        config_saved(request, obj, form)
+        super().save_model(request, obj, form, change)
 
 
 class ReceptionInline(admin.TabularInline):
@@ -172,13 +214,23 @@ class ReceptionInline(admin.TabularInline):
 
 class ReadingInline(admin.TabularInline):
     model = Reading
-    fields = ["quantity", "value", "decoded"]
+    fields = ["sensor", "quantity", "value", "decoded"]
     readonly_fields = fields
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class ConflictInline(admin.TabularInline):
+    model = MessageConflict
+    fields = ["variable", "sensor", "kept_value", "other_value", "received_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = "Copies of this frame that disagreed (the first value was kept)"
 
 
 @admin.register(Message)
@@ -191,6 +243,9 @@ class MessageAdmin(BigTableAdmin):
     fieldsets = [
         (None, {"fields": ["device", "device_type", "time", "seq_number", "sensor", "received_at"]}),
         ("Payload", {"fields": ["data", "decoded", "downlink_data", "ack", "long_polling"]}),
+        ("Values as sent", {"fields": [
+            "values_raw", "exact_values", "text_values", "field_errors",
+        ]}),
         ("Radio", {"fields": [
             "station", "rssi", "snr", "avg_snr", "lat", "lng", "lqi", "link_quality",
             "operator_name", "country_code", "fixed_lat", "fixed_lng", "duplicates",
@@ -198,10 +253,15 @@ class MessageAdmin(BigTableAdmin):
         ]}),
         ("As received", {"fields": ["content_type", "body_raw"]}),
     ]
-    inlines = [ReadingInline, ReceptionInline]
+    inlines = [ReadingInline, ConflictInline, ReceptionInline]
 
     def get_readonly_fields(self, request, obj=None):
         return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+
+    @admin.display(description="Exact values (integers beyond 2^53)")
+    def exact_values(self, obj) -> str:
+        exact = message_exact_values(obj)
+        return ", ".join(f"{name}={value}" for name, value in exact.items()) or "-"
 
     def has_add_permission(self, request):
         return False
@@ -252,11 +312,27 @@ class AcknowledgeAdmin(admin.ModelAdmin):
 
 @admin.register(SequenceGap)
 class SequenceGapAdmin(admin.ModelAdmin):
-    list_display = ["time", "device", "previous_seq_number", "seq_number", "missing"]
+    list_display = ["time", "device", "previous_seq_number", "seq_number", "missing", "reset"]
+    list_filter = ["reset"]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
-    readonly_fields = ["device", "message", "previous_seq_number", "seq_number", "missing", "time"]
+    readonly_fields = ["device", "message", "previous_seq_number", "seq_number", "missing",
+                       "reset", "time"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(MessageConflict)
+class MessageConflictAdmin(admin.ModelAdmin):
+    """Copies of a frame that carried another value than the one stored (the first was kept)."""
+
+    list_display = ["received_at", "message", "variable", "sensor", "kept_value", "other_value"]
+    list_select_related = ["message__device"]
+    search_fields = ["message__device__sigfox_id", "variable"]
+    date_hierarchy = "received_at"
+    readonly_fields = ["message", "variable", "sensor", "kept_value", "other_value", "received_at"]
 
     def has_add_permission(self, request):
         return False

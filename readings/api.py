@@ -1,11 +1,15 @@
 """The read API under /api/: devices, messages, readings, downsampled series,
 link quality and a CSV export. Read-only; sessions for the browser, tokens
 (made in the admin) for scripts; public when PUBLIC_DASHBOARD is set.
+
+The one thing written through it is the quantity settings (unit, label,
+scale), by staff users only.
 """
 
 import csv
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
@@ -15,13 +19,14 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import generics, serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,11 +38,14 @@ from readings.api_serializers import (
     LinkSerializer,
     MessageFilterParams,
     MessageSerializer,
+    QuantitySettingFilterParams,
+    QuantitySettingSerializer,
     ReadingFilterParams,
     ReadingSerializer,
     SeriesParams,
     SeriesSerializer,
 )
+from readings.models import QuantitySetting
 
 
 class ReadPermission(BasePermission):
@@ -48,6 +56,15 @@ class ReadPermission(BasePermission):
         if request.method in SAFE_METHODS and settings.PUBLIC_DASHBOARD:
             return True
         return bool(request.user and request.user.is_authenticated)
+
+
+class ReadOrStaffWritePermission(BasePermission):
+    """Reading as for the read API; creating, changing and deleting for staff users."""
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return ReadPermission().has_permission(request, view)
+        return IsAdminUser().has_permission(request, view)
 
 
 class ReadAPIView(APIView):
@@ -191,7 +208,7 @@ class SeriesView(ReadAPIView):
             since=params.get("since"), until=params.get("until"),
             max_points=params["points"], now=timezone.now(),
         )
-        return Response(series.as_dict())
+        return Response(series.as_dict(selectors.quantity_displays(devices=[device])))
 
 
 @extend_schema(
@@ -229,7 +246,11 @@ class _Echo:
 @extend_schema(
     tags=["readings"],
     summary="Readings as CSV, oldest first, streamed",
-    description="Header `time,device,sensor,quantity,value`; times ISO 8601 in UTC.",
+    description=(
+        "Header `time,device,sensor,quantity,value,unit`; times ISO 8601 in UTC. `unit` is "
+        "the quantity's setting (else guessed from its name; may be empty). A value of 2^53 "
+        "or more is written as the exact integer its message kept, when it kept one."
+    ),
     parameters=[DEVICES, SENSORS, QUANTITIES, SINCE, UNTIL],
     responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file")},
 )
@@ -243,7 +264,7 @@ class ReadingsCsvView(ReadAPIView):
         writer = csv.writer(_Echo())
 
         def lines():
-            yield writer.writerow(["time", "device", "sensor", "quantity", "value"])
+            yield writer.writerow(["time", "device", "sensor", "quantity", "value", "unit"])
             for row in selectors.readings_csv_rows(**params.filters()):
                 yield writer.writerow(row)
 
@@ -251,6 +272,102 @@ class ReadingsCsvView(ReadAPIView):
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response["Content-Disposition"] = f'attachment; filename="readings-{stamp}.csv"'
         return response
+
+
+# -- Quantity settings: unit, label and scale ----------------------------------------------
+
+
+class SettingPagination(CursorPagination):
+    ordering = "id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class QuantitySettingWrites:
+    """Saves that a concurrent twin made non-unique answer 400, as validate() would have."""
+
+    def _save(self, serializer):
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError as exc:
+            raise ValidationError(
+                {"quantity": ["This device or device type already has a setting for this "
+                              "quantity."]}
+            ) from exc
+
+    def perform_create(self, serializer):
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self._save(serializer)
+
+
+SETTING_DESCRIPTION = (
+    "How a quantity of a device type, or of one device, is shown and scaled: `unit`, "
+    "`label`, and the reading stored as raw × `scale` + `offset` (messages keep the raw "
+    "value; run `manage.py redecode` after changing a scale). A device's own setting "
+    "overrides its type's. Anyone who may read the API may read these; only staff users "
+    "may create, change or delete them."
+)
+
+
+SETTING_ID = OpenApiParameter(
+    "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the quantity setting.",
+)
+SETTING_REFUSED = OpenApiResponse(
+    description="Bad input, named field by field: no owner or both, a second setting of the "
+    "same quantity for the same device or device type, an unknown device."
+)
+SETTING_FORBIDDEN = OpenApiResponse(description="Only staff users may change settings.")
+
+
+@extend_schema(tags=["quantity settings"], description=SETTING_DESCRIPTION)
+@extend_schema_view(
+    get=extend_schema(summary="Quantity settings (unit, label, scale), by id", parameters=[
+        OpenApiParameter("device", OpenApiTypes.STR,
+                         description="Only the settings of this device (Sigfox id)."),
+        OpenApiParameter("device_type", OpenApiTypes.STR,
+                         description="Only the settings of this device type (Sigfox id)."),
+    ]),
+    post=extend_schema(summary="Add a quantity setting (staff only)", responses={
+        201: QuantitySettingSerializer, 400: SETTING_REFUSED, 403: SETTING_FORBIDDEN}),
+)
+class QuantitySettingListView(QuantitySettingWrites, ReadAPIView, generics.ListCreateAPIView):
+    serializer_class = QuantitySettingSerializer
+    pagination_class = SettingPagination
+    permission_classes = [ReadOrStaffWritePermission]
+
+    def get_queryset(self):
+        settings_ = QuantitySetting.objects.select_related("device", "device_type")
+        if self.request.method not in SAFE_METHODS:
+            return settings_
+        params = _params(QuantitySettingFilterParams, self.request).validated_data
+        if "device" in params:
+            settings_ = settings_.filter(device_id__in=selectors.device_pks(
+                sigfox_ids=[params["device"]]))
+        if "device_type" in params:
+            settings_ = settings_.filter(device_type__sigfox_id=params["device_type"].upper())
+        return settings_
+
+
+@extend_schema(tags=["quantity settings"], description=SETTING_DESCRIPTION,
+               parameters=[SETTING_ID])
+@extend_schema_view(
+    get=extend_schema(summary="A quantity setting"),
+    put=extend_schema(summary="Replace a quantity setting (staff only)", responses={
+        200: QuantitySettingSerializer, 400: SETTING_REFUSED, 403: SETTING_FORBIDDEN}),
+    patch=extend_schema(summary="Change a quantity setting (staff only)", responses={
+        200: QuantitySettingSerializer, 400: SETTING_REFUSED, 403: SETTING_FORBIDDEN}),
+    delete=extend_schema(summary="Delete a quantity setting (staff only)", responses={
+        204: OpenApiResponse(description="Deleted."), 403: SETTING_FORBIDDEN}),
+)
+class QuantitySettingDetailView(QuantitySettingWrites, ReadAPIView,
+                                generics.RetrieveUpdateDestroyAPIView):
+    serializer_class = QuantitySettingSerializer
+    permission_classes = [ReadOrStaffWritePermission]
+    queryset = QuantitySetting.objects.select_related("device", "device_type")
 
 
 # -- The callback endpoints in the schema ------------------------------------------------

@@ -8,8 +8,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from readings import selectors
-from readings.models import Device, Message, Reading
+from readings import selectors, sigfox
+from readings.serializers import EXACT_FLOAT_LIMIT
+from readings.models import Device, DeviceType, Message, QuantitySetting, Reading
 
 EPOCH = re.compile(r"\d{1,12}(\.\d{1,6})?")
 # A "+01:00" offset typed into a URL arrives as " 01:00".
@@ -62,9 +63,10 @@ class NameListField(serializers.Field):
         "too_many": f"At most {MAX_LIST_ITEMS} names.",
     }
 
-    def __init__(self, *, pattern: str, upper: bool = False, **kwargs):
+    def __init__(self, *, pattern: str, device_ids: bool = False, **kwargs):
         self.pattern = re.compile(pattern)
-        self.upper = upper
+        # Device ids in their one spelling (readings.sigfox.normalize_device_id).
+        self.device_ids = device_ids
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -75,7 +77,9 @@ class NameListField(serializers.Field):
             self.fail("too_many")
         if not items or not all(self.pattern.fullmatch(item) for item in items):
             self.fail("invalid")
-        return [item.upper() for item in items] if self.upper else items
+        if self.device_ids:
+            return [sigfox.normalize_device_id(item) for item in items]
+        return items
 
 
 class RangeParams(serializers.Serializer):
@@ -90,7 +94,7 @@ class RangeParams(serializers.Serializer):
 
 
 class ReadingFilterParams(RangeParams):
-    device = NameListField(pattern=DEVICE, upper=True, required=False)
+    device = NameListField(pattern=DEVICE, device_ids=True, required=False)
     sensor = NameListField(pattern=SENSOR, required=False)
     quantity = NameListField(pattern=QUANTITY, required=False)
 
@@ -106,7 +110,7 @@ class ReadingFilterParams(RangeParams):
 
 
 class MessageFilterParams(RangeParams):
-    device = NameListField(pattern=DEVICE, upper=True, required=False)
+    device = NameListField(pattern=DEVICE, device_ids=True, required=False)
     sensor = NameListField(pattern=SENSOR, required=False)
 
     def filters(self) -> dict:
@@ -155,16 +159,37 @@ class DeviceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "device_type", "first_seen", "last_seen", "url"]
 
 
-class LatestReadingSerializer(serializers.ModelSerializer):
+UNIT_HELP = (
+    "Unit of the value: the quantity's setting (the device's own, else its type's; empty "
+    "when set without one), else guessed from the quantity's name; may be empty."
+)
+
+
+class DisplaysListSerializer(serializers.ListSerializer):
+    """A list of readings that loads the unit settings of their devices once."""
+
+    def to_representation(self, data):
+        items = list(data.all() if hasattr(data, "all") else data)
+        self.displays = selectors.quantity_displays(device_pks={r.device_id for r in items})
+        return super().to_representation(items)
+
+
+class ReadingUnitMixin:
+    def get_unit(self, reading) -> str:
+        displays = getattr(self.parent, "displays", None)
+        if displays is None:  # one reading on its own
+            displays = selectors.quantity_displays(device_pks=[reading.device_id])
+        return displays.of(reading.device_id, reading.quantity).unit
+
+
+class LatestReadingSerializer(ReadingUnitMixin, serializers.ModelSerializer):
     time = UtcDateTimeField()
-    unit = serializers.SerializerMethodField()
+    unit = serializers.SerializerMethodField(help_text=UNIT_HELP)
 
     class Meta:
         model = Reading
         fields = ["time", "sensor", "quantity", "value", "unit"]
-
-    def get_unit(self, reading) -> str:
-        return selectors.quantity_unit(reading.quantity)
+        list_serializer_class = DisplaysListSerializer
 
 
 class DeviceDetailSerializer(DeviceSerializer):
@@ -181,27 +206,53 @@ class DeviceDetailSerializer(DeviceSerializer):
         return LatestReadingSerializer(readings, many=True).data
 
 
-class ReadingSerializer(serializers.ModelSerializer):
+class ReadingSerializer(ReadingUnitMixin, serializers.ModelSerializer):
     time = UtcDateTimeField()
     device = serializers.CharField(source="device.sigfox_id")
+    unit = serializers.SerializerMethodField(help_text=UNIT_HELP)
 
     class Meta:
         model = Reading
-        fields = ["id", "time", "device", "sensor", "quantity", "value", "message", "decoded"]
+        fields = [
+            "id", "time", "device", "sensor", "quantity", "value", "message", "decoded", "unit",
+        ]
+        list_serializer_class = DisplaysListSerializer
 
 
 class MessageSerializer(serializers.ModelSerializer):
     time = UtcDateTimeField()
     received_at = UtcDateTimeField()
     device = serializers.CharField(source="device.sigfox_id")
+    exact_values = serializers.SerializerMethodField(
+        help_text=(
+            "Integers beyond 2^53 that the callback sent or the payload held, as decimal "
+            "strings ({name: \"18446744073709551615\"}): JSON numbers that large lose digits "
+            "in JavaScript, and the readings hold the nearest float."
+        )
+    )
 
     class Meta:
         model = Message
         fields = [
             "id", "time", "device", "sensor", "seq_number", "data", "decoded", "station",
             "rssi", "snr", "avg_snr", "lat", "lng", "lqi", "link_quality", "operator_name",
-            "country_code", "ack", "downlink_data", "received_at",
+            "country_code", "ack", "downlink_data", "received_at", "text_values",
+            "field_errors", "exact_values",
         ]
+
+    def get_exact_values(self, message) -> dict[str, str]:
+        return message_exact_values(message)
+
+
+def message_exact_values(message: Message) -> dict[str, str]:
+    """{name: decimal string} of the message's integers that a float cannot hold exactly."""
+    found = {}
+    sources = [*(message.values_raw or {}).values(), message.decoded or {}]
+    for values in sources:
+        for name, value in values.items():
+            if type(value) is int and abs(value) > EXACT_FLOAT_LIMIT:
+                found[name] = str(value)
+    return found
 
 
 class BucketSerializer(serializers.Serializer):
@@ -222,8 +273,11 @@ class SeriesSerializer(serializers.Serializer):
     device = serializers.CharField()
     sensor = serializers.CharField(allow_null=True, help_text="null: every sensor of the device.")
     quantity = serializers.CharField()
-    unit = serializers.CharField(help_text="Guessed from the quantity's name; may be empty.")
-    label = serializers.CharField()
+    unit = serializers.CharField(help_text=UNIT_HELP)
+    label = serializers.CharField(
+        help_text="Device, sensor and the quantity's label (its setting's, else its name) "
+        "with its unit."
+    )
     since = serializers.CharField(allow_null=True, help_text="Start of the range, ISO 8601 UTC.")
     until = serializers.CharField(allow_null=True, help_text="End of the range (excluded).")
     max_points = serializers.IntegerField()
@@ -250,6 +304,10 @@ class LinkBucketSerializer(serializers.Serializer):
     snr_avg = serializers.FloatField(allow_null=True)
     snr_max = serializers.FloatField(allow_null=True)
     lost = serializers.IntegerField(help_text="Messages lost (jumps in seqNumber).")
+    resets = serializers.IntegerField(
+        help_text="Resets of the device's sequence counter (jumps too large for the time "
+        "between: not losses)."
+    )
 
 
 class LinkSerializer(serializers.Serializer):
@@ -257,3 +315,85 @@ class LinkSerializer(serializers.Serializer):
     since = serializers.CharField(allow_null=True)
     until = serializers.CharField()
     buckets = LinkBucketSerializer(many=True)
+
+
+# -- quantity settings -----------------------------------------------------------------
+
+
+class DeviceIdField(serializers.SlugRelatedField):
+    """A device by its Sigfox id, in any case, padded or not."""
+
+    default_error_messages = {
+        "does_not_exist": "No device {slug_name}={value}.",
+        "invalid": "Must be 1 to 8 hexadecimal digits.",
+    }
+
+    def to_internal_value(self, data):
+        try:
+            data = sigfox.normalize_device_id(data)
+        except ValueError:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class DeviceTypeIdField(serializers.SlugRelatedField):
+    default_error_messages = {
+        "does_not_exist": "No device type {slug_name}={value}.",
+        "invalid": "Must be up to 24 hexadecimal digits.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(r"[0-9A-Fa-f]{1,24}", data.strip()):
+            self.fail("invalid")
+        return super().to_internal_value(data.strip().upper())
+
+
+class QuantitySettingSerializer(serializers.ModelSerializer):
+    device = DeviceIdField(
+        slug_field="sigfox_id", queryset=Device.objects.all(), required=False, allow_null=True,
+        help_text="Sigfox id of the device this setting is for (or set device_type).",
+    )
+    device_type = DeviceTypeIdField(
+        slug_field="sigfox_id", queryset=DeviceType.objects.all(), required=False,
+        allow_null=True,
+        help_text="Sigfox id of the device type this setting is for (or set device). A "
+        "device's own setting of a quantity overrides its type's.",
+    )
+
+    class Meta:
+        model = QuantitySetting
+        fields = ["id", "device", "device_type", "quantity", "unit", "label", "scale", "offset"]
+        # Uniqueness and "exactly one owner" are checked in validate(), with plain messages.
+        validators = []
+
+    def validate(self, attrs):
+        current = self.instance
+        owner = {
+            name: attrs[name] if name in attrs else getattr(current, name, None)
+            for name in ("device", "device_type")
+        }
+        if (owner["device"] is None) == (owner["device_type"] is None):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Set exactly one of device and device_type."]}
+            )
+        quantity = attrs["quantity"] if "quantity" in attrs else current.quantity
+        if owner["device"] is not None:
+            same = QuantitySetting.objects.filter(device=owner["device"], quantity=quantity)
+            who = f"Device {owner['device'].sigfox_id}"
+        else:
+            same = QuantitySetting.objects.filter(
+                device_type=owner["device_type"], device__isnull=True, quantity=quantity
+            )
+            who = f"Device type {owner['device_type'].sigfox_id}"
+        if current is not None:
+            same = same.exclude(pk=current.pk)
+        if same.exists():
+            raise serializers.ValidationError(
+                {"quantity": [f"{who} already has a setting for {quantity!r}."]}
+            )
+        return attrs
+
+
+class QuantitySettingFilterParams(serializers.Serializer):
+    device = serializers.RegexField(rf"^{DEVICE}\Z", required=False)
+    device_type = serializers.RegexField(r"^[0-9A-Fa-f]{1,24}\Z", required=False)

@@ -31,7 +31,23 @@ def check_payload_config(app_configs=None, **kwargs):
         payload.parse_config(config)
     except payload.PayloadError as exc:
         return [checks.Error(f"SIGFOX_PAYLOAD_CONFIG is not valid: {exc}", id="readings.E001")]
-    return []
+    found = []
+    changed = payload.legacy_meaning_changed(config)
+    if changed:
+        found.append(checks.Warning(
+            f"SIGFOX_PAYLOAD_CONFIG reads differently since the payload grammar follows the "
+            f"Sigfox backend (bitOffset): {changed}",
+            hint="Check the config with manage.py decodepayload, then run manage.py redecode.",
+            id="readings.W002",
+        ))
+    wide = payload.wide_fields(config)
+    if wide:
+        found.append(checks.Warning(
+            f"SIGFOX_PAYLOAD_CONFIG: {', '.join(wide)} can exceed 2^53; readings hold the nearest "
+            "float and the exact integer is kept with each message.",
+            id="readings.W003",
+        ))
+    return found
 
 
 def warn_if_open() -> None:

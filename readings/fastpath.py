@@ -1,18 +1,31 @@
-"""The common uplink in one SQL statement, on PostgreSQL.
+"""The common uplink on PostgreSQL in one round trip: the mirror of services.message_ingest.
 
-Most callbacks are plain uplinks of a known device: values, maybe a
+Most callbacks are plain new uplinks of a known device: values, maybe a
 sequence number and radio metadata, nothing to decode and no downlink to
-answer. Through the ORM such a callback costs nine round trips to the
-database (lock and read the device, update it, insert the message and its
-readings, each inside a transaction); here it is one statement, committed
-on its own: register or widen the device, insert the message unless it is
-stored already, insert its readings, and record a sequence gap.
+answer. Through the ORM such a callback costs about ten round trips to the
+database; here it is one:
+
+- without a seqNumber, one statement committed on its own: register the
+  device or widen its first/last seen (as services.device_upsert does),
+  insert the frame unless it is stored already, and its readings (with the
+  device's or its type's quantity scale, as services.scaled);
+- with a seqNumber, the sequence records around the frame must be worked
+  out from the messages just before and after it in time (as
+  services.sequence_gaps_refresh does), and a statement cannot see what
+  another callback of the same device committed after the statement
+  began. So the device upsert, which locks the device's row as the ORM
+  path's SELECT FOR UPDATE does, runs first, and the frame, its readings
+  and the sequence records follow in a second statement of the same
+  transaction, which sees every message committed before the lock was
+  granted. Both statements, BEGIN and COMMIT go in one round trip
+  (psycopg's pipeline mode).
 
 Anything else (raw data to decode, a device type, a base station, a BIDIR
-request, a database other than PostgreSQL) goes through the ORM path in
-services.message_ingest, which stays the reference for behaviour. The suite
-runs on SQLite, where every uplink takes the ORM path, and on PostgreSQL,
-where the common ones take this one, with the same assertions.
+request, a copy of a stored frame to merge, a database other than
+PostgreSQL, a caller already inside a transaction) goes through the ORM
+path in services, which stays the reference for behaviour. Every change to
+ingest lands in both: tests/test_fastpath.py applies generated sequences of
+callbacks through each path and compares every row they write.
 """
 
 import json
@@ -22,66 +35,112 @@ from django.db import connection
 
 from readings.models import DownlinkMode
 
-SQL = """
-WITH old AS (
-    SELECT id, last_seen, last_seq_number FROM readings_device WHERE sigfox_id = %(device)s::text
-), dev AS (
-    INSERT INTO readings_device (
-        sigfox_id, name, first_seen, last_seen, payload_config, last_seq_number,
-        downlink_data, downlink_mode, downlink_delivered_at, device_type_id
-    )
-    VALUES (
-        %(device)s::text, '', %(time)s::timestamptz, %(time)s::timestamptz, '', %(seq)s::integer,
-        '', %(mode)s::text, NULL, NULL
-    )
-    ON CONFLICT (sigfox_id) DO UPDATE SET
-        first_seen = LEAST(COALESCE(readings_device.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
-        last_seen = GREATEST(COALESCE(readings_device.last_seen, EXCLUDED.last_seen), EXCLUDED.last_seen),
-        last_seq_number = CASE
-            WHEN EXCLUDED.last_seq_number IS NOT NULL
-                 AND (readings_device.last_seen IS NULL OR EXCLUDED.last_seen > readings_device.last_seen)
-            THEN EXCLUDED.last_seq_number
-            ELSE readings_device.last_seq_number
-        END
-    RETURNING id
-), msg AS (
+DEVICE_SQL = """
+INSERT INTO readings_device (
+    sigfox_id, name, first_seen, last_seen, payload_config, payload_config_notice,
+    downlink_data, downlink_mode, downlink_delivered_at, device_type_id
+)
+VALUES (%(device)s::text, '', %(time)s::timestamptz, %(time)s::timestamptz, '', '', '',
+        %(mode)s::text, NULL, NULL)
+ON CONFLICT (sigfox_id) DO UPDATE SET
+    first_seen = LEAST(COALESCE(readings_device.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
+    last_seen = GREATEST(COALESCE(readings_device.last_seen, EXCLUDED.last_seen), EXCLUDED.last_seen)
+"""
+
+
+_SEQ, _TIME = "%(seq)s::integer", "%(time)s::timestamptz"
+
+_MESSAGE = f"""
+msg AS (
     INSERT INTO readings_message (
-        device_id, time, seq_number, sensor, body_raw, content_type, received_at, dedup_key,
+        device_id, time, seq_number, sensor, body_raw, content_type, received_at,
         data, device_type_id, ack, long_polling, station, rssi, snr, avg_snr, lat, lng, lqi,
         link_quality, operator_name, country_code, fixed_lat, fixed_lng, duplicates,
-        computed_location, decoded, downlink_data
+        computed_location, decoded, values_raw, text_values, field_errors, downlink_data
     )
-    SELECT dev.id, %(time)s::timestamptz, %(seq)s::integer, %(sensor)s::text, %(body_raw)s::text,
-           %(content_type)s::text, %(now)s::timestamptz, %(key)s::text, '', NULL,
+    SELECT dev.id, {_TIME}, {_SEQ}, %(sensor)s::text, %(body_raw)s::text,
+           %(content_type)s::text, %(now)s::timestamptz, '', NULL,
            %(ack)s::boolean, %(long_polling)s::boolean, '', %(rssi)s::float8, %(snr)s::float8,
            %(avg_snr)s::float8, %(lat)s::float8, %(lng)s::float8, %(lqi)s::text,
            %(link_quality)s::smallint, %(operator_name)s::text, %(country_code)s::text,
            %(fixed_lat)s::float8, %(fixed_lng)s::float8, %(duplicates)s::jsonb,
-           %(computed_location)s::jsonb, NULL, ''
+           %(computed_location)s::jsonb, NULL, %(values_raw)s::jsonb, %(text_values)s::jsonb,
+           %(field_errors)s::jsonb, ''
     FROM dev
-    ON CONFLICT (device_id, time, dedup_key) DO NOTHING
+    ON CONFLICT (device_id, time) DO NOTHING
     RETURNING id, device_id
 ), readings AS (
     INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, decoded)
-    SELECT msg.id, msg.device_id, %(sensor)s::text, v.quantity, v.value, %(time)s::timestamptz, false
-    FROM msg CROSS JOIN unnest(%(quantities)s::text[], %(values)s::float8[]) AS v(quantity, value)
-), gap AS (
+    SELECT msg.id, msg.device_id, %(sensor)s::text, v.quantity,
+           CASE WHEN own.id IS NOT NULL THEN v.value * own.scale + own."offset"
+                WHEN typ.id IS NOT NULL THEN v.value * typ.scale + typ."offset"
+                ELSE v.value END,
+           {_TIME}, false
+    FROM msg CROSS JOIN dev
+    CROSS JOIN unnest(%(quantities)s::text[], %(values)s::float8[]) AS v(quantity, value)
+    LEFT JOIN readings_quantitysetting own
+           ON own.device_id = dev.id AND own.quantity = v.quantity
+    LEFT JOIN readings_quantitysetting typ
+           ON typ.device_type_id = dev.device_type_id AND typ.device_id IS NULL
+              AND typ.quantity = v.quantity
+)"""
+
+# Without a seqNumber: the device upsert, the frame and its readings at once.
+PLAIN_SQL = f"""
+WITH dev AS (
+    {DEVICE_SQL.strip()}
+    RETURNING id, device_type_id
+), {_MESSAGE.strip()}
+SELECT count(*) FROM msg
+"""
+
+# With a seqNumber: after DEVICE_SQL, in the same transaction.
+SQL = f"""
+WITH dev AS (
+    SELECT id, device_type_id FROM readings_device WHERE sigfox_id = %(device)s::text
+), {_MESSAGE.strip()}, neighbour AS (
+    -- The messages with a seqNumber just before and just after this one in time.
+    (SELECT 'before' AS side, m.id, m.time, m.seq_number FROM readings_message m, dev
+     WHERE m.device_id = dev.id AND m.seq_number IS NOT NULL AND m.time < {_TIME}
+     ORDER BY m.time DESC LIMIT 1)
+    UNION ALL
+    (SELECT 'after', m.id, m.time, m.seq_number FROM readings_message m, dev
+     WHERE m.device_id = dev.id AND m.seq_number IS NOT NULL AND m.time > {_TIME}
+     ORDER BY m.time ASC LIMIT 1)
+), pair AS (
+    -- Each pair (a, b) of consecutive messages around this one, measured as
+    -- sigfox.sequence_jump and sigfox.is_counter_reset measure it.
+    SELECT p.*, j.jump,
+           (j.jump >= 4096 OR (j.jump > 1 AND j.jump * %(spacing)s::float8
+                               > EXTRACT(EPOCH FROM (p.b_time - p.a_time))::float8)) AS reset
+    FROM (
+        SELECT msg.device_id, msg.id AS b_id, {_TIME} AS b_time, {_SEQ} AS b_seq,
+               n.time AS a_time, n.seq_number AS a_seq
+        FROM msg, neighbour n WHERE n.side = 'before'
+        UNION ALL
+        SELECT msg.device_id, n.id, n.time, n.seq_number, {_TIME}, {_SEQ}
+        FROM msg, neighbour n WHERE n.side = 'after'
+    ) p
+    CROSS JOIN LATERAL (SELECT ((p.b_seq - p.a_seq - 1) %% 4096 + 4096) %% 4096 + 1 AS jump) j
+), gaps AS (
     INSERT INTO readings_sequencegap (
-        device_id, message_id, previous_seq_number, seq_number, missing, time
+        device_id, message_id, previous_seq_number, seq_number, missing, reset, time
     )
-    SELECT msg.device_id, msg.id, old.last_seq_number, %(seq)s::integer,
-           ((%(seq)s::integer - old.last_seq_number - 1) %% 4096 + 4096) %% 4096, %(time)s::timestamptz
-    FROM msg CROSS JOIN old
-    WHERE %(seq)s::integer IS NOT NULL AND old.last_seq_number IS NOT NULL
-      AND old.last_seen < %(time)s::timestamptz
-      AND ((%(seq)s::integer - old.last_seq_number - 1) %% 4096 + 4096) %% 4096 BETWEEN 1 AND 4094
+    SELECT device_id, b_id, a_seq, b_seq, CASE WHEN reset THEN 0 ELSE jump - 1 END, reset, b_time
+    FROM pair WHERE reset OR jump > 1
+    ON CONFLICT (message_id) DO UPDATE SET
+        previous_seq_number = EXCLUDED.previous_seq_number, missing = EXCLUDED.missing,
+        reset = EXCLUDED.reset
+), no_gap AS (
+    DELETE FROM readings_sequencegap g USING pair
+    WHERE g.message_id = pair.b_id AND NOT (pair.reset OR pair.jump > 1)
 )
 SELECT count(*) FROM msg
 """
 
 
 def applies(uplink) -> bool:
-    """True for an uplink this statement stores exactly as the ORM path would."""
+    """True for an uplink these statements store exactly as the ORM path would."""
     return (
         connection.vendor == "postgresql"
         and not connection.in_atomic_block
@@ -96,8 +155,9 @@ def _json(value) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def ingest(uplink, *, key: str, now) -> bool:
-    """Store the uplink; True if it was new, False if it was stored already."""
+def ingest(uplink, *, now, min_spacing_s: float) -> bool:
+    """Store the uplink as a new frame: True, or False when the frame is stored already
+    (nothing is written then; the caller merges the copy through the ORM)."""
     params = {
         "device": uplink.device_id,
         "time": uplink.time,
@@ -107,7 +167,6 @@ def ingest(uplink, *, key: str, now) -> bool:
         "body_raw": uplink.body_raw,
         "content_type": uplink.content_type,
         "now": now,
-        "key": key,
         "ack": uplink.ack,
         "long_polling": uplink.long_polling,
         "rssi": uplink.rssi,
@@ -123,16 +182,26 @@ def ingest(uplink, *, key: str, now) -> bool:
         "fixed_lng": uplink.fixed_lng,
         "duplicates": _json(uplink.duplicates),
         "computed_location": _json(uplink.computed_location),
+        "values_raw": _json({uplink.sensor: uplink.values_raw} if uplink.values_raw else None),
+        "text_values": _json(uplink.text_values or None),
+        "field_errors": _json(uplink.field_errors or None),
         "quantities": list(uplink.values),
         "values": list(uplink.values.values()),
+        "spacing": float(min_spacing_s),
     }
     # Django's cursors bind parameters on the client and never prepare, so
-    # PostgreSQL would plan this statement afresh every time. A cursor of
-    # psycopg's own binds on the server, and prepare=True keeps the statement
-    # prepared on the connection so that its plan is reused.
+    # PostgreSQL would plan these statements afresh every time. A cursor of
+    # psycopg's own binds on the server, and prepare=True keeps them prepared
+    # on the connection.
     with connection.wrap_database_errors:
         connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(SQL, params, prepare=True)
+        raw = connection.connection
+        with psycopg.Cursor(raw) as cursor:
+            if uplink.seq_number is None:
+                cursor.execute(PLAIN_SQL, params, prepare=True)
+            else:
+                with raw.pipeline(), raw.transaction():
+                    cursor.execute(DEVICE_SQL, params, prepare=True)
+                    cursor.execute(SQL, params, prepare=True)
             (created,) = cursor.fetchone()
     return bool(created)

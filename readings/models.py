@@ -39,6 +39,10 @@ class DeviceType(models.Model):
     payload_config = models.TextField(
         blank=True, validators=[validate_payload_config], help_text=PAYLOAD_CONFIG_HELP
     )
+    payload_config_notice = models.TextField(
+        blank=True, editable=False,
+        help_text="Set when an upgrade found that this config reads differently now.",
+    )
     first_seen = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -68,7 +72,10 @@ class Device(models.Model):
         max_length=8,
         unique=True,
         validators=[RegexValidator(r"^[0-9A-Fa-f]{1,8}$", "Up to 8 hexadecimal characters.")],
-        help_text="Hex device id as the Sigfox backend sends it (stored upper-case).",
+        help_text=(
+            "Hex device id as the Sigfox backend sends it: stored upper-case without leading "
+            "zeros, so 004e2f1a (as printed on a module) and 4E2F1A are the same device."
+        ),
     )
     name = models.CharField(max_length=100, blank=True)
     first_seen = models.DateTimeField(
@@ -85,8 +92,10 @@ class Device(models.Model):
         validators=[validate_payload_config],
         help_text=PAYLOAD_CONFIG_HELP + " Overrides the device type's config.",
     )
-    # The sequence number of the latest message, to count the ones lost in between.
-    last_seq_number = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    payload_config_notice = models.TextField(
+        blank=True, editable=False,
+        help_text="Set when an upgrade found that this config reads differently now.",
+    )
     downlink_data = models.CharField(
         max_length=16,
         blank=True,
@@ -112,6 +121,11 @@ class Device(models.Model):
                 & models.Q(GreaterThan(Length("sigfox_id"), 0)),
                 name="device_sigfox_id_upper_nonempty",
             ),
+            # One device, one id: the backend drops leading zeros, so must we.
+            models.CheckConstraint(
+                condition=~models.Q(sigfox_id__startswith="0") | models.Q(sigfox_id="0"),
+                name="device_sigfox_id_no_leading_zero",
+            ),
             models.CheckConstraint(
                 condition=models.Q(downlink_data="")
                 | models.Q(Exact(Length("downlink_data"), 16)),
@@ -132,16 +146,28 @@ class Device(models.Model):
 
 
 class Message(models.Model):
-    """One uplink as received, raw body included, stored once however often it arrives."""
+    """One radio frame, raw body included, stored once however often it arrives.
 
-    # No index of its own: the unique (device, time, dedup_key) index serves
-    # every look-up by device, newest first included (scanned backwards).
+    A frame is identified by its device and time (CALLBACKS.md section 5): a
+    device cannot send two frames within one second, so every later copy (a
+    retry, another base station's, the BIDIR or UPLINK twin, DATA ADVANCED,
+    a callback to another sensor path) merges into this row.
+    """
+
+    # No index of its own: the unique (device, time) index serves every
+    # look-up by device, newest first included (scanned backwards).
     device = models.ForeignKey(
         Device, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     time = models.DateTimeField(help_text="Reception time reported by the Sigfox backend.")
     seq_number = models.PositiveIntegerField(null=True, blank=True)
-    sensor = models.CharField(max_length=64, help_text="The <sensor> part of the callback URL.")
+    sensor = models.CharField(
+        max_length=64,
+        help_text=(
+            "The <sensor> of the first callback's URL; readings decoded from the payload are "
+            "kept under it. Each reading has its own sensor."
+        ),
+    )
     body_raw = models.TextField(blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField()
@@ -169,19 +195,27 @@ class Message(models.Model):
     fixed_lng = models.FloatField(null=True, blank=True)
     duplicates = models.JSONField(null=True, blank=True, help_text="Receiving stations (DATA ADVANCED).")
     computed_location = models.JSONField(null=True, blank=True)
-    # What the payload config made of `data`, text fields included.
+    # What the payload config made of `data`, text fields included, as
+    # decoded (before any scale): rewritten by `manage.py redecode`.
     decoded = models.JSONField(null=True, blank=True)
+    # Numbers the callback sent itself, as sent (integers exact, before any
+    # scale), per sensor path: {sensor: {name: number}}.
+    values_raw = models.JSONField(
+        null=True, blank=True, help_text="Values the callback sent, as sent (before any scale)."
+    )
+    # Text the callback sent in a value field (the backend renders `char`
+    # custom fields as text): {name: text}. Never a reading.
+    text_values = models.JSONField(null=True, blank=True, help_text="Text fields the callback sent.")
+    # Fields that were dropped while the frame was stored: {name: reason}.
+    field_errors = models.JSONField(
+        null=True, blank=True, help_text="Fields left out of the readings, and why."
+    )
     downlink_data = models.CharField(max_length=16, blank=True, help_text="Downlink answered to this uplink.")
-    # Identifies the message among the device's messages at the same time: the
-    # sequence number when the backend sends one, else a digest of the values.
-    dedup_key = models.CharField(max_length=80, editable=False)
 
     class Meta:
         ordering = ["-time"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["device", "time", "dedup_key"], name="message_unique_per_device"
-            ),
+            models.UniqueConstraint(fields=["device", "time"], name="message_unique_frame"),
         ]
         indexes = [
             models.Index(fields=["time"], name="message_time"),
@@ -215,8 +249,9 @@ class Reading(models.Model):
     class Meta:
         ordering = ["-time"]
         constraints = [
+            # Callbacks of one frame to /data/1 and /data/2 each add their own.
             models.UniqueConstraint(
-                fields=["message", "quantity"], name="reading_unique_per_message"
+                fields=["message", "sensor", "quantity"], name="reading_unique_per_frame"
             ),
             models.CheckConstraint(
                 condition=models.Q(GreaterThan(Length("quantity"), 0)), name="reading_quantity_nonempty"
@@ -256,13 +291,21 @@ class Reception(models.Model):
 
 
 class SequenceGap(models.Model):
-    """Messages lost between two received ones, from a jump in sequence numbers."""
+    """A jump in sequence numbers between a message and the one just before it in time.
+
+    Either messages lost in between (`missing` > 0), or a reset of the
+    device's counter (`reset`: a jump larger than the device could have sent
+    frames in the time between, see readings.sigfox.is_counter_reset). Kept
+    up to date as messages arrive in any order: a late retry or a recovered
+    message shrinks or removes the gap it falls into.
+    """
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="sequence_gaps")
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="gap_before")
     previous_seq_number = models.PositiveIntegerField()
     seq_number = models.PositiveIntegerField()
-    missing = models.PositiveIntegerField()
+    missing = models.PositiveIntegerField(help_text="Messages lost in between (0 for a reset).")
+    reset = models.BooleanField(default=False, help_text="The device's counter restarted.")
     time = models.DateTimeField()
 
     class Meta:
@@ -270,7 +313,69 @@ class SequenceGap(models.Model):
         indexes = [models.Index(fields=["device", "-time"], name="gap_device_time")]
 
     def __str__(self) -> str:
+        if self.reset:
+            return f"counter reset before #{self.seq_number}"
         return f"{self.missing} lost before #{self.seq_number}"
+
+
+class MessageConflict(models.Model):
+    """A copy of a frame that disagreed with the stored one: the first value was kept."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="conflicts")
+    # "seqNumber", or the quantity of a reading (with its sensor).
+    variable = models.CharField(max_length=64)
+    sensor = models.CharField(max_length=64, blank=True)
+    kept_value = models.CharField(max_length=64)
+    other_value = models.CharField(max_length=64)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.variable}: kept {self.kept_value}, not {self.other_value}"
+
+
+class QuantitySetting(models.Model):
+    """How one quantity of a device type (or one device) is shown and scaled.
+
+    A payload field is usually a raw integer (tenths of a degree, millivolts):
+    the reading stored is raw * scale + offset in `unit`, and the raw value
+    stays with the message. A device's own setting overrides its type's.
+    """
+
+    device_type = models.ForeignKey(
+        DeviceType, null=True, blank=True, on_delete=models.CASCADE, related_name="quantity_settings"
+    )
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.CASCADE, related_name="quantity_settings"
+    )
+    quantity = models.CharField(max_length=64, help_text="Field name, e.g. temp or vbat.")
+    unit = models.CharField(max_length=16, blank=True, help_text="Unit of the scaled value, e.g. °C or V.")
+    label = models.CharField(max_length=64, blank=True, help_text="Name shown in charts, e.g. Temperature.")
+    scale = models.FloatField(default=1.0, help_text="The reading is raw × scale + offset.")
+    offset = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["quantity"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(device_type__isnull=False, device__isnull=True)
+                | models.Q(device_type__isnull=True, device__isnull=False),
+                name="quantitysetting_of_type_or_device",
+            ),
+            models.UniqueConstraint(
+                fields=["device_type", "quantity"], condition=models.Q(device__isnull=True),
+                name="quantitysetting_unique_per_type",
+            ),
+            models.UniqueConstraint(
+                fields=["device", "quantity"], condition=models.Q(device_type__isnull=True),
+                name="quantitysetting_unique_per_device",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} ({self.unit})" if self.unit else self.quantity
 
 
 class Downlink(models.Model):

@@ -40,10 +40,6 @@ def decode_text(body: bytes) -> str:
         raise ParseError("Request body is not valid UTF-8.") from None
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not a valid JSON value")
-
-
 def _check_depth(text: str) -> None:
     """Refuse deeply nested JSON cheaply, before json.loads recurses into it."""
     depth = 0
@@ -70,7 +66,9 @@ def parse_json_text(text: str):
     if "[" in text[1:] or "{" in text[1:]:
         _check_depth(text)
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        # NaN and Infinity are read (as floats): the field they are in is
+        # left out, and the frame is stored with its other values.
+        data = json.loads(text)
     except ValueError as exc:
         raise ParseError(f"Could not parse JSON body: {exc}") from None
     if not isinstance(data, dict):
@@ -81,6 +79,8 @@ def parse_json_text(text: str):
 
 
 def parse_form_text(text: str) -> dict[str, str]:
+    # An empty pair ("a=1&&b=2", a template's trailing "&") carries nothing.
+    text = "&".join(part for part in text.split("&") if part)
     try:
         pairs = parse_qsl(
             text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=MAX_FIELDS
@@ -98,11 +98,22 @@ class CallbackJSONParser(BaseParser):
         return parse_json_text(decode_text(read_limited(stream)))
 
 
+def parse_template_text(text: str):
+    """A body as the backend sends the template the user typed: JSON or form fields.
+
+    The backend's default content type is form-urlencoded, whatever the
+    template holds, so a body that starts with "{" is JSON in any encoding.
+    """
+    if text.lstrip().startswith("{"):
+        return parse_json_text(text)
+    return parse_form_text(text.strip())
+
+
 class CallbackFormParser(BaseParser):
     media_type = "application/x-www-form-urlencoded"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return parse_form_text(decode_text(read_limited(stream)))
+        return parse_template_text(decode_text(read_limited(stream)))
 
 
 class CallbackTextParser(BaseParser):
@@ -111,7 +122,4 @@ class CallbackTextParser(BaseParser):
     media_type = "text/plain"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        text = decode_text(read_limited(stream))
-        if text.lstrip().startswith("{"):
-            return parse_json_text(text)
-        return parse_form_text(text.strip())
+        return parse_template_text(decode_text(read_limited(stream)))

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
-from readings.models import Device, Message, Reading, SequenceGap
+from readings import sigfox
+from readings.models import Device, Message, Reading, QuantitySetting, SequenceGap
 
 # More lines than this make an unreadable chart; the pickers narrow it.
 GRAPH_MAX_SERIES = 24
@@ -26,7 +27,8 @@ SERIES_MAX_POINTS = 2000
 # About the width of the chart in pixels.
 SERIES_DEFAULT_POINTS = 1000
 
-# Quantity names whose unit is known; other names are shown as they are.
+# Quantity names whose unit is known when no QuantitySetting gives one; other
+# names are shown as they are. README.md ("Units, labels and scale") lists them.
 UNITS = {
     "temp": "°C",
     "temperature": "°C",
@@ -65,7 +67,10 @@ UNIT_SUFFIXES = {
 
 
 def quantity_unit(quantity: str) -> str:
-    """The unit of a quantity guessed from its name ("temp" °C, "vbat_mv" mV), or ""."""
+    """The unit of a quantity guessed from its name ("temp" °C, "vbat_mv" mV), or "".
+
+    Only for a quantity that no QuantitySetting describes: see quantity_display.
+    """
     name = quantity.lower()
     if name in UNITS:
         return UNITS[name]
@@ -73,9 +78,82 @@ def quantity_unit(quantity: str) -> str:
     return UNIT_SUFFIXES.get(suffix, "") if sep and stem else ""
 
 
-def series_label(device_id: str, sensor: str | None, quantity: str) -> str:
-    unit = quantity_unit(quantity)
-    what = f"{quantity} ({unit})" if unit else quantity
+@dataclass(frozen=True)
+class QuantityDisplay:
+    """How a quantity of a device is shown: its unit ("" for none) and its label
+    ("" when the user set none: the quantity's name is shown)."""
+
+    unit: str
+    label: str = ""
+
+
+class QuantityDisplays:
+    """Unit and label of each (device, quantity), from the settings of a set of
+    devices loaded at once (a query or two), so that a list costs no query per row.
+
+    A device's own QuantitySetting wins over its type's; with neither, the unit
+    is guessed from the quantity's name. A setting with an empty unit means "no
+    unit": the name is not guessed from then on.
+    """
+
+    def __init__(self, devices: Iterable[tuple[int, str, int | None]]):
+        # devices: (pk, sigfox_id, device_type_id)
+        self._type_of: dict[int, int | None] = {}
+        self._pk_of: dict[str, int] = {}
+        for pk, sigfox_id, type_pk in devices:
+            self._type_of[pk] = type_pk
+            self._pk_of[sigfox_id] = pk
+        self._own: dict[tuple[int, str], QuantityDisplay] = {}
+        self._of_type: dict[tuple[int, str], QuantityDisplay] = {}
+        type_pks = {t for t in self._type_of.values() if t is not None}
+        if not self._type_of:
+            return
+        rows = QuantitySetting.objects.filter(
+            Q(device_id__in=list(self._type_of)) | Q(device_type_id__in=list(type_pks))
+        ).values_list("device_id", "device_type_id", "quantity", "unit", "label")
+        for device_pk, type_pk, quantity, unit, label in rows:
+            shown = QuantityDisplay(unit, label)
+            if device_pk is not None:
+                self._own[(device_pk, quantity)] = shown
+            else:
+                self._of_type[(type_pk, quantity)] = shown
+
+    def of(self, device: int | str, quantity: str) -> QuantityDisplay:
+        """device: a Device's primary key, or its Sigfox id."""
+        pk = self._pk_of.get(device) if isinstance(device, str) else device
+        if pk is not None:
+            if (shown := self._own.get((pk, quantity))) is not None:
+                return shown
+            type_pk = self._type_of.get(pk)
+            if type_pk is not None and (shown := self._of_type.get((type_pk, quantity))):
+                return shown
+        return QuantityDisplay(quantity_unit(quantity))
+
+
+def quantity_displays(*, devices: Iterable[Device] | None = None,
+                      device_pks: Iterable[int] | None = None) -> QuantityDisplays:
+    """The QuantityDisplays of these devices (Device objects or primary keys);
+    of every device when neither is given."""
+    if devices is not None:
+        return QuantityDisplays((d.pk, d.sigfox_id, d.device_type_id) for d in devices)
+    rows = Device.objects.all()
+    if device_pks is not None:
+        rows = rows.filter(pk__in=list(set(device_pks)))
+    return QuantityDisplays(rows.values_list("pk", "sigfox_id", "device_type_id"))
+
+
+def quantity_display(device: Device, quantity: str) -> QuantityDisplay:
+    """Unit and label of one quantity of one device (one query); lists use quantity_displays."""
+    return quantity_displays(devices=[device]).of(device.pk, quantity)
+
+
+def series_label(device_id: str, sensor: str | None, quantity: str,
+                 shown: QuantityDisplay | None = None) -> str:
+    """"1A2B3C · sensor 1 · Battery (V)": the setting's label, else the quantity's name."""
+    if shown is None:
+        shown = QuantityDisplay(quantity_unit(quantity))
+    name = shown.label or quantity
+    what = f"{name} ({shown.unit})" if shown.unit else name
     return f"{device_id} · sensor {sensor} · {what}" if sensor else f"{device_id} · {what}"
 
 
@@ -85,13 +163,14 @@ class SeriesKey:
     sensor: str
     quantity: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self, displays: QuantityDisplays) -> dict:
+        shown = displays.of(self.device_id, self.quantity)
         return {
             "device": self.device_id,
             "sensor": self.sensor,
             "quantity": self.quantity,
-            "unit": quantity_unit(self.quantity),
-            "label": series_label(self.device_id, self.sensor, self.quantity),
+            "unit": shown.unit,
+            "label": series_label(self.device_id, self.sensor, self.quantity, shown),
         }
 
 
@@ -103,12 +182,24 @@ def device_list() -> QuerySet[Device]:
 
 
 def device_get(*, sigfox_id: str) -> Device | None:
-    return device_list().filter(sigfox_id=sigfox_id.upper()).first()
+    try:
+        sigfox_id = sigfox.normalize_device_id(sigfox_id)
+    except ValueError:
+        return None
+    return device_list().filter(sigfox_id=sigfox_id).first()
+
+
+def _normalized(sigfox_id: str) -> str:
+    """The id's one spelling, or the text itself when it is no id (it then matches nothing)."""
+    try:
+        return sigfox.normalize_device_id(sigfox_id)
+    except ValueError:
+        return sigfox_id
 
 
 def device_pks(*, sigfox_ids: Iterable[str]) -> list[int]:
     """Primary keys of the devices with these Sigfox ids (unknown ids are left out)."""
-    wanted = {s.upper() for s in sigfox_ids}
+    wanted = {_normalized(s) for s in sigfox_ids}
     return list(Device.objects.filter(sigfox_id__in=wanted).values_list("pk", flat=True))
 
 
@@ -196,7 +287,13 @@ def _filter_by_device_sensor_time(queryset, *, devices, sensors, since, until):
         # Filtering on the key, not through a join, keeps the indexes usable.
         queryset = queryset.filter(device_id__in=device_pks(sigfox_ids=devices))
     if (sensors := _split(sensors)) is not None:
-        queryset = queryset.filter(sensor__in=sensors)
+        if queryset.model is Message:
+            # Sensor belongs to readings: a frame may hold readings of several.
+            queryset = queryset.filter(
+                Exists(Reading.objects.filter(message=OuterRef("pk"), sensor__in=sensors))
+            )
+        else:
+            queryset = queryset.filter(sensor__in=sensors)
     if since is not None:
         queryset = queryset.filter(time__gte=since)
     if until is not None:
@@ -238,16 +335,47 @@ def iso_utc(time: datetime) -> str:
     return time.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# Beyond this a float no longer holds every integer: 2**53 + 1 reads as 2**53.
+EXACT_INTEGER_LIMIT = 2**53
+
+
+def _exact_integer(message_pk: int, sensor: str, quantity: str, value: float) -> int | None:
+    """The integer the message kept for this reading (as the callback sent it, or as
+    the payload decoded), when it is the reading's value unscaled; else None."""
+    message = Message.objects.filter(pk=message_pk).values("values_raw", "decoded").first()
+    if message is None:
+        return None
+    sent = message["values_raw"] or {}
+    candidates = [(sent.get(sensor) or {}).get(quantity), (message["decoded"] or {}).get(quantity)]
+    for raw in candidates:
+        # A scaled reading is no longer the raw integer: its float stands.
+        if type(raw) is int and float(raw) == value:
+            return raw
+    return None
+
+
 def readings_csv_rows(**filters) -> Iterator[tuple]:
-    """(time, device, sensor, quantity, value) oldest first, streamed from the database."""
-    names = dict(Device.objects.values_list("pk", "sigfox_id"))
+    """(time, device, sensor, quantity, value, unit) oldest first, streamed from the database.
+
+    A value too large for a float to hold exactly is written as the integer its
+    message kept, when it kept one.
+    """
+    devices = list(Device.objects.values_list("pk", "sigfox_id", "device_type_id"))
+    names = {pk: sigfox_id for pk, sigfox_id, _ in devices}
+    displays = QuantityDisplays(devices)
     rows = (
         readings_filter(**filters)
         .order_by("time", "id")
-        .values_list("time", "device_id", "sensor", "quantity", "value")
+        .values_list("time", "device_id", "sensor", "quantity", "value", "message_id")
     )
-    for time, device_pk, sensor, quantity, value in rows.iterator(chunk_size=2000):
-        yield iso_utc(time), names.get(device_pk, ""), sensor, quantity, repr(value)
+    for time, device_pk, sensor, quantity, value, message_pk in rows.iterator(chunk_size=2000):
+        cell = repr(value)
+        if abs(value) >= EXACT_INTEGER_LIMIT:
+            exact = _exact_integer(message_pk, sensor, quantity, value)
+            if exact is not None:
+                cell = str(exact)
+        unit = displays.of(device_pk, quantity).unit
+        yield iso_utc(time), names.get(device_pk, ""), sensor, quantity, cell, unit
 
 
 # -- downsampled series ---------------------------------------------------------------
@@ -292,9 +420,9 @@ class Series:
     points: list[tuple[int, float]] = field(default_factory=list)
     buckets: list[Bucket] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, displays: QuantityDisplays) -> dict:
         return {
-            **SeriesKey(self.device_id, self.sensor, self.quantity).as_dict(),
+            **SeriesKey(self.device_id, self.sensor, self.quantity).as_dict(displays),
             "since": iso_utc(self.since) if self.since else None,
             "until": iso_utc(self.until) if self.until else None,
             "max_points": self.max_points,
@@ -489,9 +617,9 @@ GROUP BY bucket ORDER BY bucket
 """
 
 _GAPS_SQL = """
-SELECT bucket, SUM(missing)
-FROM (SELECT {bucket} AS bucket, missing
-      FROM (SELECT {epoch} AS e, missing FROM ({rows}) AS series_rows) AS timed) AS bucketed
+SELECT bucket, SUM(missing), SUM(CASE WHEN reset THEN 1 ELSE 0 END)
+FROM (SELECT {bucket} AS bucket, missing, reset
+      FROM (SELECT {epoch} AS e, missing, reset FROM ({rows}) AS series_rows) AS timed) AS bucketed
 GROUP BY bucket ORDER BY bucket
 """
 
@@ -504,7 +632,7 @@ def link_quality(
     *, device: Device, since: datetime | None = None, until: datetime | None = None,
     buckets: int = SERIES_DEFAULT_POINTS, now: datetime,
 ) -> dict:
-    """RSSI and SNR (lowest, mean, highest) and lost messages per bucket of time."""
+    """RSSI and SNR (lowest, mean, highest), lost messages and counter resets per bucket of time."""
     messages = Message.objects.filter(device=device).order_by()
     if since is None:
         since = messages.order_by("time").values_list("time", flat=True).first()
@@ -526,7 +654,7 @@ def link_quality(
     in_range = {"time__gte": since, "time__lt": until}
     message_rows = messages.filter(**in_range).values_list("time", "rssi", "snr")
     gap_rows = SequenceGap.objects.filter(device=device, **in_range).order_by()
-    gap_rows = gap_rows.values_list("time", "missing")
+    gap_rows = gap_rows.values_list("time", "missing", "reset")
     by_bucket: dict[int, dict] = {}
 
     def bucket(index: int) -> dict:
@@ -535,7 +663,7 @@ def link_quality(
                 "start": _ms(start_s + span_s * index / buckets),
                 "end": _ms(start_s + span_s * (index + 1) / buckets),
                 "messages": 0, "rssi_min": None, "rssi_avg": None, "rssi_max": None,
-                "snr_min": None, "snr_avg": None, "snr_max": None, "lost": 0,
+                "snr_min": None, "snr_avg": None, "snr_max": None, "lost": 0, "resets": 0,
             }
         return by_bucket[index]
 
@@ -552,8 +680,8 @@ def link_quality(
         rows_sql, rows_params = gap_rows.query.sql_with_params()
         sql = _GAPS_SQL.format(bucket=_bucket_sql("e"), epoch=epoch, rows=rows_sql)
         cursor.execute(sql, [*bucket_params, *rows_params])
-        for index, missing in cursor.fetchall():
-            bucket(index)["lost"] = int(missing)
+        for index, missing, resets in cursor.fetchall():
+            bucket(index).update(lost=int(missing), resets=int(resets))
     answer["buckets"] = [by_bucket[i] for i in sorted(by_bucket)]
     return answer
 
@@ -602,7 +730,7 @@ def chart_choices(
         offered = list(device_list())
         keys = series_keys()
     ids = {d.sigfox_id for d in offered}
-    chosen_devices = [d for d in dict.fromkeys(s.upper() for s in devices) if d in ids]
+    chosen_devices = [d for d in dict.fromkeys(_normalized(s) for s in devices) if d in ids]
     if not chosen_devices:
         chosen_devices = sorted(ids)
     all_quantities = sorted({k.quantity for k in keys})

@@ -13,8 +13,15 @@ from datetime import UTC, datetime
 
 from rest_framework import serializers
 
+from readings import sigfox
+
 HEX_ID = re.compile(r"[0-9A-Fa-f]+")
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+INTEGER = re.compile(r"[+-]?\d{1,40}")
+# How JSON and text spell the non-finite numbers (Python's json reads the first three).
+NON_FINITE = frozenset({"nan", "infinity", "-infinity", "+infinity", "inf", "-inf", "+inf"})
+# Past 2**53 a float (and a JavaScript number) no longer holds every integer.
+EXACT_FLOAT_LIMIT = 2**53
 # Strings the backend renders for an absent value ({rssi} may be null, {avgSnr} N/A).
 ABSENT = frozenset({"", "null", "n/a", "na", "none"})
 
@@ -25,13 +32,25 @@ MIN_EPOCH_S = int(datetime(2010, 1, 1, tzinfo=UTC).timestamp())
 FUTURE_SLACK_S = 86_400
 
 
+def storable_text(text: str) -> bool:
+    """True when every database can store the text: no NUL (PostgreSQL
+    refuses it) and no lone surrogate (JSON's "\\ud800", not UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def storable_json(value) -> bool:
     """True when every database's JSON column can hold the value: finite
-    numbers, no NUL character (PostgreSQL refuses \\u0000)."""
+    numbers, text that storable_text accepts."""
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, str):
-        return "\x00" not in value
+        return storable_text(value)
     if isinstance(value, list):
         return all(storable_json(item) for item in value)
     if isinstance(value, dict):
@@ -43,6 +62,10 @@ def is_absent(value) -> bool:
     return value is None or (isinstance(value, str) and value.strip().lower() in ABSENT)
 
 
+class NotFinite(ValueError):
+    """NaN or an infinity (or a number too large for a float), as a JSON constant or a string."""
+
+
 def parse_number(value) -> float:
     """A finite float from a JSON number, boolean or numeric string; ValueError otherwise."""
     if isinstance(value, bool):
@@ -51,7 +74,7 @@ def parse_number(value) -> float:
         try:
             number = float(value)
         except OverflowError:
-            raise ValueError("is too large") from None
+            raise NotFinite("is too large") from None
     elif isinstance(value, str) and len(value) <= 64 and NUMBER.fullmatch(value.strip()):
         number = float(value.strip())
     elif isinstance(value, str) and value.strip().lower() in {"true", "false"}:
@@ -59,15 +82,44 @@ def parse_number(value) -> float:
     else:
         raise ValueError("must be a number or a string holding one")
     if not math.isfinite(number):
-        raise ValueError("must be a finite number")
+        raise NotFinite("must be a finite number")
     return number
 
 
-class SigfoxIdField(serializers.CharField):
-    """A hex id of at most max_length characters, returned upper-case."""
+def parse_value(value) -> tuple[float, int | float | bool]:
+    """(the reading's float, the value as sent) of a callback value field.
 
-    def __init__(self, **kwargs):
+    The value as sent keeps integers exact (a uint:64 is not a float).
+    Raises NotFinite for NaN and infinities, ValueError for anything that is
+    not a number (text, lists, objects).
+    """
+    if isinstance(value, str) and value.strip().lower() in NON_FINITE:
+        raise NotFinite("must be a finite number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NotFinite("must be a finite number")
+    number = parse_number(value)
+    if isinstance(value, bool) or isinstance(value, float):
+        return number, value
+    if isinstance(value, int):
+        return number, value
+    text = value.strip()
+    if text.lower() in {"true", "false"}:
+        return number, text.lower() == "true"
+    if INTEGER.fullmatch(text):
+        return number, int(text)
+    return number, number
+
+
+class SigfoxIdField(serializers.CharField):
+    """A hex id of at most max_length characters, returned upper-case.
+
+    A device id (device_id=True) is also stripped of leading zeros
+    (readings.sigfox.normalize_device_id): one device, one id.
+    """
+
+    def __init__(self, *, device_id: bool = False, **kwargs):
         kwargs.setdefault("trim_whitespace", True)
+        self.device_id = device_id
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -76,6 +128,10 @@ class SigfoxIdField(serializers.CharField):
         value = super().to_internal_value(data)
         if not HEX_ID.fullmatch(value):
             raise serializers.ValidationError("Must be hexadecimal (0-9, A-F).")
+        if self.max_length is not None and len(value) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        if self.device_id:
+            return sigfox.normalize_device_id(value)
         return value.upper()
 
 
@@ -226,7 +282,7 @@ class EmbeddedJSONField(OptionalMixin, serializers.Field):
 class CallbackSerializer(serializers.Serializer):
     """What every callback carries: the device, and the time in epoch seconds."""
 
-    device = SigfoxIdField(max_length=8, source="device_id")
+    device = SigfoxIdField(max_length=sigfox.DEVICE_ID_MAX_CHARS, source="device_id", device_id=True)
     time = EpochSecondsField()
 
     # DRF deep-copies every declared field for each serializer it creates:
@@ -246,25 +302,37 @@ class CallbackSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Expected a JSON object of callback variables."]}
             )
-        # No text column of PostgreSQL can hold a NUL; no Sigfox variable has one.
-        if any(isinstance(v, str) and "\x00" in v for v in data.values()) or any(
-            "\x00" in k for k in data
+        # No text column can hold a NUL or a lone surrogate; no Sigfox variable has one.
+        if any(isinstance(v, str) and not storable_text(v) for v in data.values()) or any(
+            not storable_text(k) for k in data
         ):
             raise serializers.ValidationError(
-                {"non_field_errors": ["Values must not contain NUL characters."]}
+                {"non_field_errors": ["Values must not contain NUL characters or lone surrogates."]}
             )
         return super().to_internal_value(data)
+
+
+def _printable_name(name: str) -> str:
+    """A field name as it can be stored and shown, whatever it holds."""
+    name = name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return name[:64] if name.strip() else "(empty name)"
 
 
 class UplinkSerializer(CallbackSerializer):
     """A DATA UPLINK, BIDIR or ADVANCED callback.
 
-    The variables of the Sigfox protocol are typed fields; every other field
-    is a value (customData, or the tutorial's "temp") and must be a number,
-    a numeric string, a boolean, or absent.
+    Only what identifies the frame is required to be right: `device` and
+    `time` (a 400 otherwise). Any other field that is wrong is left out of
+    what is stored and named in `field_errors`, so that one bad field never
+    loses the frame's other values (the backend would retry three times and
+    then drop it). The variables of the Sigfox protocol are typed fields;
+    every other field is a value (customData, or the tutorial's "temp"): a
+    number (or a string or boolean holding one) becomes a reading, text
+    (the backend renders `char` custom fields as text) is kept in
+    `text_values`, and NaN or an infinity makes no reading.
     """
 
-    seqNumber = LooseIntegerField(source="seq_number", min_value=0, max_value=4095)
+    seqNumber = LooseIntegerField(source="seq_number", min_value=0, max_value=sigfox.SEQ_MODULO - 1)
     data = PayloadHexField()
     deviceTypeId = OptionalHexField(source="device_type_id", max_length=24)
     ack = LooseBooleanField()
@@ -285,29 +353,65 @@ class UplinkSerializer(CallbackSerializer):
     duplicates = EmbeddedJSONField(kind=list)
     computedLocation = EmbeddedJSONField(source="computed_location", kind=dict, max_items=20)
 
+    # What identifies the frame: wrong or missing, the callback is refused.
+    IDENTITY = frozenset({"device", "time"})
     # Never readings: authentication, and fields the backend may add that
     # describe the callback rather than measure anything.
     NOT_VALUES = frozenset({"token", "callbackType", "type"})
+    MAX_TEXT_CHARS = 200
 
     def to_internal_value(self, data):
-        validated = super().to_internal_value(data)
-        values, errors = {}, {}
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object of callback variables."]}
+            )
+        field_errors: dict[str, str] = {}
+        clean = {}
         for name, raw in data.items():
+            if storable_text(name) and (not isinstance(raw, str) or storable_text(raw)):
+                clean[name] = raw
+            elif name in self.IDENTITY:
+                raise serializers.ValidationError(
+                    {name: ["Must not contain NUL characters or lone surrogates."]}
+                )
+            else:
+                field_errors[_printable_name(name)] = "Must not contain NUL characters or lone surrogates."
+        try:
+            validated = serializers.Serializer.to_internal_value(self, clean)
+        except serializers.ValidationError as exc:
+            errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            if set(errors) & (self.IDENTITY | {"non_field_errors"}):
+                raise serializers.ValidationError(
+                    {k: v for k, v in errors.items() if k in self.IDENTITY or k == "non_field_errors"}
+                ) from None
+            for name, messages in errors.items():
+                field_errors[name] = " ".join(str(m) for m in messages)
+                clean.pop(name, None)
+            validated = serializers.Serializer.to_internal_value(self, clean)
+        values, values_raw, text_values = {}, {}, {}
+        for name, raw in clean.items():
             if name in self.fields or name in self.NOT_VALUES or is_absent(raw):
                 continue
             if len(name) > 64:
-                errors[name[:64]] = ["Field names are limited to 64 characters."]
+                field_errors[name[:64]] = "Field names are limited to 64 characters."
                 continue
             if not name.strip():
-                errors["non_field_errors"] = ["Every value needs a field name."]
+                field_errors["(empty name)"] = "Every value needs a field name."
                 continue
             try:
-                values[name] = parse_number(raw)
+                values[name], values_raw[name] = parse_value(raw)
+            except NotFinite:
+                field_errors[name] = "Value must be a finite number."
             except ValueError as exc:
-                errors[name] = [f"Value {exc}."]
-        if errors:
-            raise serializers.ValidationError(errors)
+                if isinstance(raw, str) and len(raw) <= self.MAX_TEXT_CHARS:
+                    text_values[name] = raw
+                else:
+                    field_errors[name] = f"Value {exc}." if isinstance(raw, str | int | float) else (
+                        "Value must be a number or text, not a list or an object.")
         validated["values"] = values
+        validated["values_raw"] = values_raw
+        validated["text_values"] = text_values
+        validated["field_errors"] = field_errors
         return validated
 
 

@@ -1,7 +1,5 @@
 """Writes: storing callbacks and pruning old readings."""
 
-import hashlib
-import json
 import logging
 import math
 import operator
@@ -13,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
-from readings import fastpath, payload
+from readings import fastpath, payload, sigfox
 from readings.models import (
     Acknowledge,
     Device,
@@ -22,6 +20,8 @@ from readings.models import (
     DownlinkMode,
     InfoCode,
     Message,
+    MessageConflict,
+    QuantitySetting,
     Reading,
     Reception,
     SequenceGap,
@@ -30,9 +30,8 @@ from readings.models import (
 log = logging.getLogger(__name__)
 
 
-SEQ_MODULO = 4096  # sequence numbers are 12 bits on the radio
-
-# Message columns the later DATA ADVANCED callback (or a duplicate) may fill in.
+# Message columns that a later copy of the frame (a duplicate, the BIDIR or
+# UPLINK twin, DATA ADVANCED) may fill in when the stored copy lacks them.
 MERGED_FIELDS = (
     "ack", "long_polling", "station", "rssi", "snr", "avg_snr", "lat", "lng",
     "lqi", "link_quality", "operator_name", "country_code", "fixed_lat", "fixed_lng",
@@ -42,12 +41,20 @@ MERGED_FIELDS = (
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Uplink:
-    """One uplink callback, validated: Sigfox variables in snake_case."""
+    """One uplink callback, validated: Sigfox variables in snake_case.
+
+    `values` are the numbers the callback sent (finite floats, before any
+    scale), `values_raw` the same as sent (integers exact), `text_values`
+    the text fields, `field_errors` the fields left out and why.
+    """
 
     device_id: str
     time: datetime
     sensor: str
     values: dict[str, float] = field(default_factory=dict)
+    values_raw: dict[str, int | float | bool] = field(default_factory=dict)
+    text_values: dict[str, str] = field(default_factory=dict)
+    field_errors: dict[str, str] = field(default_factory=dict)
     seq_number: int | None = None
     data: str | None = None
     device_type_id: str | None = None
@@ -77,21 +84,8 @@ class IngestResult:
     created: bool
     # Hex to answer the device with (BIDIR), or "".
     downlink_data: str = ""
-
-
-def dedup_key(
-    *, seq_number: int | None, sensor: str, values: dict[str, float], data: str | None = None
-) -> str:
-    """What tells this message apart from others of the same device and time.
-
-    With a sequence number, the backend's own identity; without one, the
-    sensor, the raw payload and the values, so that a retried callback
-    matches itself.
-    """
-    if seq_number is not None:
-        return f"seq:{seq_number}"
-    canonical = json.dumps([sensor, data or "", sorted(values.items())], separators=(",", ":"))
-    return "val:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+    # Which implementation stored it: "fast" (readings.fastpath) or "orm".
+    path: str = "orm"
 
 
 def device_type_touch(*, sigfox_id: str, now: datetime) -> DeviceType:
@@ -105,21 +99,14 @@ def device_type_touch(*, sigfox_id: str, now: datetime) -> DeviceType:
     return device_type
 
 
-@dataclass(slots=True)
-class TouchedDevice:
-    device: Device
-    # Before this message: None for a device registered by it.
-    previous_seen: datetime | None
-    previous_seq: int | None
-
-
-def device_touch(
+def device_upsert(
     *, sigfox_id: str, time: datetime, device_type_id: str | None = None, now: datetime
-) -> TouchedDevice:
+) -> Device:
     """The device with this id, registered if new, its first/last seen widened to `time`.
 
-    The row stays locked until the transaction ends, so that messages of one
-    device arriving at once see each other's sequence numbers in order.
+    The row stays locked until the transaction ends, so that the messages of
+    one device are stored one after the other: each sees its neighbours in
+    time when it works out sequence gaps.
     """
     devices = Device.objects.select_related("device_type").select_for_update(of=("self",))
     device = devices.filter(sigfox_id=sigfox_id).first()
@@ -129,14 +116,12 @@ def device_touch(
     if device is None:
         try:
             with transaction.atomic():
-                created = Device.objects.create(
+                return Device.objects.create(
                     sigfox_id=sigfox_id, first_seen=time, last_seen=time, device_type=device_type
                 )
-            return TouchedDevice(created, previous_seen=None, previous_seq=None)
         except IntegrityError:
             # Another request registered it in the meantime.
             device = devices.get(sigfox_id=sigfox_id)
-    touched = TouchedDevice(device, previous_seen=device.last_seen, previous_seq=device.last_seq_number)
     changes = {}
     # A device added in the admin has not been seen yet: both are null.
     if device.last_seen is None or time > device.last_seen:
@@ -147,7 +132,7 @@ def device_touch(
         changes["device_type"] = device.device_type = device_type
     if changes:
         Device.objects.filter(pk=device.pk).update(**changes)
-    return touched
+    return device
 
 
 def payload_config_for(device: Device) -> str:
@@ -159,15 +144,29 @@ def payload_config_for(device: Device) -> str:
     return settings.SIGFOX_PAYLOAD_CONFIG
 
 
-def payload_decode(*, config: str, data: str) -> tuple[dict[str, float], dict | None]:
-    """(numeric and boolean fields as floats, the whole decode made JSON-safe)."""
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What a payload config made of a payload.
+
+    `numbers`: numeric and boolean fields as floats (the readings, before any
+    scale); `stored`: every field made JSON-safe (integers exact), for
+    Message.decoded; `error`: why nothing could be decoded, or "".
+    """
+
+    numbers: dict[str, float]
+    stored: dict | None
+    error: str = ""
+
+
+def payload_decode(*, config: str, data: str | None) -> Decoded:
+    """Decode `data` (hex) with `config`; a refused config or payload is an error, never silence."""
     if not config.strip() or data is None:
-        return {}, None
+        return Decoded({}, None)
     try:
         fields = payload.decode(config, data)
     except payload.PayloadError as exc:
         log.warning("payload %r not decoded with %r: %s", data, config, exc)
-        return {}, None
+        return Decoded({}, None, f"not decoded: {exc}")
     numbers, stored = {}, {}
     for name, value in fields.items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -179,23 +178,191 @@ def payload_decode(*, config: str, data: str) -> tuple[dict[str, float], dict | 
             numbers[name] = 1.0 if value else 0.0
         elif isinstance(value, int | float):
             numbers[name] = float(value)
-    return numbers, stored
+    return Decoded(numbers, stored)
 
 
-def _merge_into(message: Message, uplink: Uplink, device: Device) -> None:
-    """Fill what a later callback of the same message knows and the first did not."""
-    changes = {}
+def quantity_scales(device: Device) -> dict[str, tuple[float, float]]:
+    """{quantity: (scale, offset)} for the device: its own settings over its type's."""
+    rows = QuantitySetting.objects.filter(
+        Q(device_id=device.pk) | Q(device_type_id=device.device_type_id, device__isnull=True)
+        if device.device_type_id else Q(device_id=device.pk)
+    ).values_list("quantity", "scale", "offset", "device_id")
+    scales: dict[str, tuple[float, float]] = {}
+    for quantity, scale, offset, own in sorted(rows, key=lambda row: row[3] is not None):
+        scales[quantity] = (scale, offset)
+    return scales
+
+
+def scaled(value: float, scale_offset: tuple[float, float] | None) -> float:
+    """raw × scale + offset, the value a reading stores (readings.fastpath computes the same in SQL)."""
+    if scale_offset is None:
+        return value
+    scale, offset = scale_offset
+    return value * scale + offset
+
+
+def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
+    """Store one uplink callback: a new frame, or a copy merged into the stored one.
+
+    A frame is its device and time. A later copy (a retry, a duplicate from
+    another base station, the BIDIR or UPLINK twin, DATA ADVANCED, a callback
+    to another sensor path) fills in what the stored frame lacks and adds the
+    readings it does not have yet; a value that disagrees with a stored one
+    keeps the first and is recorded as a MessageConflict. On PostgreSQL a
+    plain new uplink is stored by readings.fastpath, proven to write the same
+    rows (tests/test_fastpath.py).
+    """
+    if fastpath.applies(uplink):
+        if fastpath.ingest(uplink, now=now, min_spacing_s=settings.SIGFOX_MIN_FRAME_SPACING_S):
+            return IngestResult(created=True, path="fast")
+        # A copy of a stored frame: merged below.
+    return _message_ingest_orm(uplink=uplink, now=now)
+
+
+@transaction.atomic
+def _message_ingest_orm(*, uplink: Uplink, now: datetime) -> IngestResult:
+    """Every kind of uplink, on every database, through the ORM."""
+    device = device_upsert(
+        sigfox_id=uplink.device_id, time=uplink.time, device_type_id=uplink.device_type_id, now=now
+    )
+    existing = Message.objects.filter(device=device, time=uplink.time).first()
+    if existing is not None:
+        return _message_merge(existing, uplink=uplink, device=device, now=now)
+
+    downlink_data = device.downlink_pending() if uplink.ack else ""
+    decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
+    field_errors = dict(uplink.field_errors)
+    if decoded.error:
+        field_errors["data"] = decoded.error
+    message = Message.objects.create(
+        device=device,
+        time=uplink.time,
+        seq_number=uplink.seq_number,
+        sensor=uplink.sensor,
+        body_raw=uplink.body_raw,
+        content_type=uplink.content_type,
+        received_at=now,
+        data=uplink.data or "",
+        decoded=decoded.stored,
+        values_raw={uplink.sensor: uplink.values_raw} if uplink.values_raw else None,
+        text_values=uplink.text_values or None,
+        field_errors=field_errors or None,
+        downlink_data=downlink_data,
+        device_type=device.device_type if uplink.device_type_id else None,
+        **{name: getattr(uplink, name) for name in MERGED_FIELDS if getattr(uplink, name) is not None},
+    )
+    _readings_add(message, sent=uplink.values, sensor=uplink.sensor,
+                  decoded=decoded.numbers, device=device, now=now, merging=False)
+    _reception_add(message, uplink, now)
+    if uplink.seq_number is not None:
+        sequence_gaps_refresh(message=message)
+    if downlink_data:
+        Downlink.objects.create(
+            device=device, message=message, data=downlink_data, mode=device.downlink_mode,
+            answered_at=now,
+        )
+    return IngestResult(created=True, downlink_data=downlink_data)
+
+
+def _readings_add(
+    message: Message, *, sent: dict[str, float], sensor: str, decoded: dict[str, float],
+    device: Device, now: datetime, merging: bool,
+) -> None:
+    """Add the readings a copy of the frame carries that the frame does not have yet.
+
+    Values the callback sent itself win over the same names decoded here.
+    Decoded readings are kept under the message's own sensor (redecode
+    replaces them there). A reading already stored with another value keeps
+    its value, and the disagreement is recorded.
+    """
+    scales = quantity_scales(device)
+    wanted: dict[tuple[str, str], tuple[float, bool]] = {}
+    for quantity, value in decoded.items():
+        if not (sensor == message.sensor and quantity in sent):
+            wanted[(message.sensor, quantity)] = (scaled(value, scales.get(quantity)), True)
+    for quantity, value in sent.items():
+        wanted[(sensor, quantity)] = (scaled(value, scales.get(quantity)), False)
+    if not wanted:
+        return
+    stored = {
+        (s, q): v for s, q, v in
+        Reading.objects.filter(message=message).values_list("sensor", "quantity", "value")
+    } if merging else {}
+    new = []
+    for (reading_sensor, quantity), (value, was_decoded) in wanted.items():
+        kept = stored.get((reading_sensor, quantity))
+        if kept is None:
+            new.append(Reading(message=message, device=device, sensor=reading_sensor,
+                               quantity=quantity, value=value, time=message.time,
+                               decoded=was_decoded))
+        elif kept != value:
+            MessageConflict.objects.create(
+                message=message, variable=quantity, sensor=reading_sensor,
+                kept_value=repr(kept), other_value=repr(value), received_at=now,
+            )
+            log.warning("frame of %s at %s: %s (sensor %s) came again as %r; kept %r",
+                        device.sigfox_id, message.time.isoformat(), quantity, reading_sensor,
+                        value, kept)
+    Reading.objects.bulk_create(new)
+
+
+def _message_merge(message: Message, *, uplink: Uplink, device: Device, now: datetime) -> IngestResult:
+    """Merge a later copy of a stored frame into it (see message_ingest)."""
+    changes: dict = {}
+    if uplink.seq_number is not None:
+        if message.seq_number is None:
+            changes["seq_number"] = uplink.seq_number
+        elif message.seq_number != uplink.seq_number:
+            MessageConflict.objects.create(
+                message=message, variable="seqNumber", kept_value=str(message.seq_number),
+                other_value=str(uplink.seq_number), received_at=now,
+            )
+            log.warning("frame of %s at %s came again with seqNumber %s; kept %s",
+                        device.sigfox_id, message.time.isoformat(), uplink.seq_number,
+                        message.seq_number)
     if uplink.device_type_id and message.device_type_id is None:
-        changes["device_type_id"] = message.device_type_id = device.device_type_id
+        changes["device_type_id"] = device.device_type_id
     for name in MERGED_FIELDS:
         new = getattr(uplink, name)
-        if new is None or new == "":
-            continue
-        if getattr(message, name) in (None, ""):
+        if new is not None and new != "" and getattr(message, name) in (None, ""):
             changes[name] = new
-            setattr(message, name, new)
+    for name in ("text_values", "field_errors"):
+        incoming = getattr(uplink, name)
+        current = getattr(message, name) or {}
+        if any(key not in current for key in incoming):
+            changes[name] = {**incoming, **current}
+    raw_current = message.values_raw or {}
+    raw_sensor = raw_current.get(uplink.sensor, {})
+    if any(key not in raw_sensor for key in uplink.values_raw):
+        changes["values_raw"] = {**raw_current, uplink.sensor: {**uplink.values_raw, **raw_sensor}}
+    decoded = Decoded({}, None)
+    if uplink.data and not message.data:
+        changes["data"] = uplink.data
+        decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
+        changes["decoded"] = decoded.stored
+        if decoded.error:
+            changes["field_errors"] = {**changes.get("field_errors", message.field_errors or {}),
+                                       "data": decoded.error}
+    downlink_data = message.downlink_data
+    if uplink.ack and not message.ack and not downlink_data:
+        # The BIDIR copy asks after a copy that did not ask (UPLINK, DATA
+        # ADVANCED) was stored: answer it now, as if it had come first. A
+        # copy that asked before was answered then, and the same answer stands.
+        downlink_data = device.downlink_pending()
+        if downlink_data:
+            changes["downlink_data"] = downlink_data
+            Downlink.objects.create(device=device, message=message, data=downlink_data,
+                                    mode=device.downlink_mode, answered_at=now)
+    for name, value in changes.items():
+        setattr(message, name, value)
     if changes:
         Message.objects.filter(pk=message.pk).update(**changes)
+    _readings_add(message, sent=uplink.values, sensor=uplink.sensor, decoded=decoded.numbers,
+                  device=device, now=now, merging=True)
+    _reception_add(message, uplink, now)
+    if "seq_number" in changes:
+        sequence_gaps_refresh(message=message)
+    return IngestResult(created=False, downlink_data=downlink_data if uplink.ack else "")
 
 
 def _reception_add(message: Message, uplink: Uplink, now: datetime) -> None:
@@ -215,99 +382,44 @@ def _reception_add(message: Message, uplink: Uplink, now: datetime) -> None:
         )
 
 
-def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
-    """Store one uplink and its readings, once.
+def sequence_gaps_refresh(*, message: Message) -> None:
+    """Work out the sequence records around a message that has a seqNumber.
 
-    A repeat of a stored message (a retry, a duplicate from another base
-    station, the later DATA ADVANCED callback) adds no reading: it only fills
-    in metadata and records the extra reception, and gets the same answer.
+    A gap is measured from the message just before in time to the one just
+    after, so a late retry or a recovered message splits or removes the gap
+    it falls into, and an arrival out of order is never a loss. A jump the
+    device could not have made in the time between is a counter reset
+    (readings.sigfox.is_counter_reset). readings.fastpath does the same in SQL.
     """
-    if fastpath.applies(uplink):
-        created = fastpath.ingest(uplink, key=_dedup_key_of(uplink), now=now)
-        if created or not any(getattr(uplink, name) is not None for name in MERGED_FIELDS):
-            return IngestResult(created=created)
-        # A repeat that knows more than the stored message: merge it below.
-    return _message_ingest_orm(uplink=uplink, now=now)
+    with_seq = Message.objects.filter(device_id=message.device_id, seq_number__isnull=False)
+    columns = ("pk", "time", "seq_number")
+    before = with_seq.filter(time__lt=message.time).order_by("-time").values_list(*columns).first()
+    after = with_seq.filter(time__gt=message.time).order_by("time").values_list(*columns).first()
+    this = (message.pk, message.time, message.seq_number)
+    if before is not None:
+        _gap_record(message.device_id, before, this)
+    else:
+        SequenceGap.objects.filter(message_id=message.pk).delete()
+    if after is not None:
+        _gap_record(message.device_id, this, after)
 
 
-def _dedup_key_of(uplink: Uplink) -> str:
-    return dedup_key(
-        seq_number=uplink.seq_number, sensor=uplink.sensor, values=uplink.values, data=uplink.data
+def _gap_record(device_pk: int, before: tuple, after: tuple) -> None:
+    """Record the gap (or reset) between two consecutive messages, or none."""
+    jump = sigfox.sequence_jump(before[2], after[2])
+    elapsed_s = (after[1] - before[1]) / timedelta(seconds=1)
+    reset = sigfox.is_counter_reset(
+        jump=jump, elapsed_s=elapsed_s, min_spacing_s=settings.SIGFOX_MIN_FRAME_SPACING_S
     )
-
-
-@transaction.atomic
-def _message_ingest_orm(*, uplink: Uplink, now: datetime) -> IngestResult:
-    """Every kind of uplink, on every database, through the ORM."""
-    touched = device_touch(
-        sigfox_id=uplink.device_id, time=uplink.time, device_type_id=uplink.device_type_id, now=now
+    if not reset and jump == 1:
+        SequenceGap.objects.filter(message_id=after[0]).delete()
+        return
+    SequenceGap.objects.update_or_create(
+        message_id=after[0],
+        defaults={"device_id": device_pk, "previous_seq_number": before[2],
+                  "seq_number": after[2], "missing": 0 if reset else jump - 1,
+                  "reset": reset, "time": after[1]},
     )
-    device = touched.device
-    key = _dedup_key_of(uplink)
-    existing = Message.objects.filter(device=device, time=uplink.time, dedup_key=key).first()
-    if existing is not None:
-        _merge_into(existing, uplink, device)
-        _reception_add(existing, uplink, now)
-        return IngestResult(created=False, downlink_data=existing.downlink_data)
-
-    downlink_data = device.downlink_pending() if uplink.ack else ""
-    decoded_values, decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
-    # The device row is locked, so no other request can insert this message
-    # now: a unique violation here would be a bug, not a duplicate.
-    message = Message.objects.create(
-        device=device,
-        time=uplink.time,
-        seq_number=uplink.seq_number,
-        sensor=uplink.sensor,
-        body_raw=uplink.body_raw,
-        content_type=uplink.content_type,
-        received_at=now,
-        dedup_key=key,
-        data=uplink.data or "",
-        decoded=decoded,
-        downlink_data=downlink_data,
-        device_type=device.device_type if uplink.device_type_id else None,
-        **{name: getattr(uplink, name) for name in MERGED_FIELDS if getattr(uplink, name) is not None},
-    )
-    # Values the callback sent itself win over the same names decoded here.
-    readings = [
-        Reading(message=message, device=device, sensor=uplink.sensor, quantity=quantity,
-                value=value, time=uplink.time, decoded=False)
-        for quantity, value in uplink.values.items()
-    ]
-    readings += [
-        Reading(message=message, device=device, sensor=uplink.sensor, quantity=quantity,
-                value=value, time=uplink.time, decoded=True)
-        for quantity, value in decoded_values.items()
-        if quantity not in uplink.values
-    ]
-    Reading.objects.bulk_create(readings)
-    _reception_add(message, uplink, now)
-
-    previous_seen, previous_seq = touched.previous_seen, touched.previous_seq
-    if uplink.seq_number is not None and (previous_seen is None or uplink.time > previous_seen):
-        Device.objects.filter(pk=device.pk).update(last_seq_number=uplink.seq_number)
-        missing = lost_between(previous_seq, uplink.seq_number)
-        if missing:
-            SequenceGap.objects.create(
-                device=device, message=message, previous_seq_number=previous_seq,
-                seq_number=uplink.seq_number, missing=missing, time=uplink.time,
-            )
-    if downlink_data:
-        Downlink.objects.create(
-            device=device, message=message, data=downlink_data, mode=device.downlink_mode,
-            answered_at=now,
-        )
-    return IngestResult(created=True, downlink_data=downlink_data)
-
-
-def lost_between(previous_seq: int | None, seq: int) -> int:
-    """How many messages were lost between two sequence numbers (they wrap at 4096)."""
-    if previous_seq is None:
-        return 0
-    missing = (seq - previous_seq - 1) % SEQ_MODULO
-    # SEQ_MODULO - 1 would mean the same number again: a reset, not a loss.
-    return missing if missing < SEQ_MODULO - 1 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +446,7 @@ def acknowledge_record(
     """
     device = Device.objects.filter(sigfox_id=device_id).first()
     if device is None:
-        device = device_touch(sigfox_id=device_id, time=time, now=now).device
+        device = device_upsert(sigfox_id=device_id, time=time, now=now)
     downlink = None
     if info_code != InfoCode.PENDING:  # PENDING settles nothing: the outcome comes later
         downlink = (
@@ -486,54 +598,90 @@ def messages_redecode(
     batch_size: int = 500,
     on_batch=None,
 ) -> RedecodeResult:
-    """Decode stored raw payloads again with the configs in force now.
+    """Decode stored raw payloads again, and scale stored values again, with
+    the configs and quantity settings in force now.
 
     Readings decoded here before are replaced; values the callback sent
-    itself are never touched. One transaction per batch of messages.
+    itself keep their place and get the scale in force now applied to the
+    raw value kept with their message. One transaction per batch of
+    messages. Run over everything (no `since`), it clears the notices that
+    an upgrade of the payload grammar left on configs.
     """
-    messages = Message.objects.exclude(data="").select_related("device__device_type").order_by("pk")
+    messages = (
+        Message.objects.filter(~Q(data="") | Q(values_raw__isnull=False))
+        .select_related("device__device_type").order_by("pk")
+    )
     if device_id is not None:
         messages = messages.filter(device__sigfox_id=device_id)
     if since is not None:
         messages = messages.filter(time__gte=since)
     seen = changed = deleted = created = 0
     last_pk = 0
+    scales_of: dict[int, dict[str, tuple[float, float]]] = {}
     while True:
         with transaction.atomic():
             batch = list(messages.filter(pk__gt=last_pk)[:batch_size])
             if not batch:
                 break
             last_pk = batch[-1].pk
-            sent = _sent_quantities([message.pk for message in batch])
+            current = _readings_of([message.pk for message in batch])
             for message in batch:
                 seen += 1
-                values, stored = payload_decode(config=payload_config_for(message.device), data=message.data)
-                values = {q: v for q, v in values.items() if q not in sent.get(message.pk, ())}
-                current = dict(
-                    Reading.objects.filter(message=message, decoded=True).values_list("quantity", "value")
-                )
-                if current == values and message.decoded == stored:
+                if message.device_id not in scales_of:
+                    scales_of[message.device_id] = quantity_scales(message.device)
+                scales = scales_of[message.device_id]
+                readings = current.get(message.pk, {})
+                sent_here = {q for (s, q), (_, _, was_decoded) in readings.items()
+                             if s == message.sensor and not was_decoded}
+                decoded = payload_decode(config=payload_config_for(message.device), data=message.data or None)
+                wanted = {q: scaled(v, scales.get(q)) for q, v in decoded.numbers.items() if q not in sent_here}
+                have = {q: value for (s, q), (_, value, was_decoded) in readings.items() if was_decoded}
+                rescaled = {}
+                for sensor, raws in (message.values_raw or {}).items():
+                    for quantity, raw in raws.items():
+                        kept = readings.get((sensor, quantity))
+                        value = scaled(float(raw), scales.get(quantity))
+                        if kept is not None and not kept[2] and kept[1] != value:
+                            rescaled[kept[0]] = value
+                errors = dict(message.field_errors or {})
+                errors.pop("data", None)
+                if decoded.error:
+                    errors["data"] = decoded.error
+                if (have == wanted and message.decoded == decoded.stored and not rescaled
+                        and errors == (message.field_errors or {})):
                     continue
                 changed += 1
                 if dry_run:
                     continue
-                deleted += Reading.objects.filter(message=message, decoded=True).delete()[0]
-                Reading.objects.bulk_create(
-                    Reading(message=message, device_id=message.device_id, sensor=message.sensor,
-                            quantity=quantity, value=value, time=message.time, decoded=True)
-                    for quantity, value in values.items()
+                if have != wanted:
+                    deleted += Reading.objects.filter(message=message, decoded=True).delete()[0]
+                    Reading.objects.bulk_create(
+                        Reading(message=message, device_id=message.device_id, sensor=message.sensor,
+                                quantity=quantity, value=value, time=message.time, decoded=True)
+                        for quantity, value in wanted.items()
+                    )
+                    created += len(wanted)
+                for pk, value in rescaled.items():
+                    Reading.objects.filter(pk=pk).update(value=value)
+                Message.objects.filter(pk=message.pk).update(
+                    decoded=decoded.stored, field_errors=errors or None
                 )
-                created += len(values)
-                Message.objects.filter(pk=message.pk).update(decoded=stored)
         if on_batch is not None:
             on_batch(seen)
+    if not dry_run and since is None:
+        devices = Device.objects.all() if device_id is None else Device.objects.filter(sigfox_id=device_id)
+        devices.exclude(payload_config_notice="").update(payload_config_notice="")
+        if device_id is None:
+            DeviceType.objects.exclude(payload_config_notice="").update(payload_config_notice="")
     return RedecodeResult(messages=seen, changed=changed, readings_deleted=deleted, readings_created=created)
 
 
-def _sent_quantities(message_pks: list[int]) -> dict[int, set[str]]:
-    """The quantities each message's callback sent itself (never replaced by decoding)."""
-    sent: dict[int, set[str]] = {}
-    rows = Reading.objects.filter(message_id__in=message_pks, decoded=False).values_list("message_id", "quantity")
-    for message_pk, quantity in rows:
-        sent.setdefault(message_pk, set()).add(quantity)
-    return sent
+def _readings_of(message_pks: list[int]) -> dict[int, dict[tuple[str, str], tuple[int, float, bool]]]:
+    """{message pk: {(sensor, quantity): (reading pk, value, decoded)}}."""
+    found: dict[int, dict] = {}
+    rows = Reading.objects.filter(message_id__in=message_pks).values_list(
+        "message_id", "sensor", "quantity", "pk", "value", "decoded"
+    )
+    for message_pk, sensor, quantity, pk, value, was_decoded in rows:
+        found.setdefault(message_pk, {})[(sensor, quantity)] = (pk, value, was_decoded)
+    return found

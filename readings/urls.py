@@ -1,7 +1,7 @@
 from django.urls import path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from readings import api, views
+from readings import api, sigfox, views
 
 
 class SensorConverter:
@@ -17,12 +17,13 @@ class SensorConverter:
 
 
 class SigfoxIdConverter:
-    """A device's hex Sigfox id, in any case; stored upper-case."""
+    """A device's hex Sigfox id, in any case, padded or not; stored in its one
+    spelling (upper case, no leading zeros)."""
 
-    regex = r"[0-9A-Fa-f]{1,8}"
+    regex = sigfox.DEVICE_ID_PATTERN
 
     def to_python(self, value: str) -> str:
-        return value.upper()
+        return sigfox.normalize_device_id(value)
 
     def to_url(self, value: str) -> str:
         return value
@@ -46,6 +47,10 @@ urlpatterns = [
     path("api/readings/", api.ReadingListView.as_view(), name="api-readings"),
     path("api/readings.csv", api.ReadingsCsvView.as_view(), name="api-readings-csv"),
     path("api/series/", api.SeriesView.as_view(), name="api-series"),
+    path("api/quantity-settings/", api.QuantitySettingListView.as_view(),
+         name="api-quantity-settings"),
+    path("api/quantity-settings/<int:pk>/", api.QuantitySettingDetailView.as_view(),
+         name="api-quantity-setting"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

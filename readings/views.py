@@ -125,6 +125,8 @@ def _int_param(request, name: str, *, low: int, high: int) -> int | None:
 
 def _chart_context(request, choices: selectors.ChartChoices, *, device=None) -> dict:
     """The page's controls, and the JSON that graph.js draws from (json_script)."""
+    # Units and labels of every series offered, from the settings loaded once.
+    displays = selectors.quantity_displays(devices=choices.devices)
     chart = {
         "timeZone": settings.TIME_ZONE,
         "urls": {
@@ -137,8 +139,8 @@ def _chart_context(request, choices: selectors.ChartChoices, *, device=None) -> 
         "from": choices.date_from,
         "to": choices.date_to,
         "maxSeries": selectors.GRAPH_MAX_SERIES,
-        "series": [key.as_dict() for key in choices.series],
-        "keys": [key.as_dict() for key in choices.keys],
+        "series": [key.as_dict(displays) for key in choices.series],
+        "keys": [key.as_dict(displays) for key in choices.keys],
     }
     return {
         "choices": choices,
@@ -186,7 +188,11 @@ def device_page(request, sigfox_id: str):
     )
     context = _chart_context(request, choices, device=device)
     context["device"] = device
-    context["latest"] = selectors.device_latest_readings(device=device, keys=choices.keys)
+    displays = selectors.quantity_displays(devices=[device])
+    context["latest"] = [
+        (reading, displays.of(device.pk, reading.quantity))
+        for reading in selectors.device_latest_readings(device=device, keys=choices.keys)
+    ]
     return render(request, "readings/device.html", context)
 
 

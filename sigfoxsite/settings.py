@@ -160,6 +160,11 @@ SIGFOX_CALLBACK_RATE = env.str("SIGFOX_CALLBACK_RATE", default="")
 # Splits the raw {data} of devices whose own config and type's are empty.
 SIGFOX_PAYLOAD_CONFIG = env.str("SIGFOX_PAYLOAD_CONFIG", default="")
 
+# A device sends at most one frame every this many seconds (a frame with its
+# repetitions takes about 6 s on air): a jump in seqNumber larger than the
+# time since the previous frame allows is a counter reset, not lost messages.
+SIGFOX_MIN_FRAME_SPACING_S = env.int("SIGFOX_MIN_FRAME_SPACING_S", default=20)
+
 # Callbacks carry a few hundred bytes; anything much larger is not Sigfox.
 SIGFOX_MAX_BODY_BYTES = 64 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = SIGFOX_MAX_BODY_BYTES

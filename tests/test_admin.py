@@ -66,6 +66,7 @@ def device_form(**fields) -> dict:
     return {
         "name": "", "device_type": "", "payload_config": "", "downlink_data": "",
         "downlink_mode": "once", "downlinks-TOTAL_FORMS": "0", "downlinks-INITIAL_FORMS": "0",
+        "quantity_settings-TOTAL_FORMS": "0", "quantity_settings-INITIAL_FORMS": "0",
         **fields,
     }
 
@@ -102,6 +103,17 @@ def test_it_rejects_a_bad_device_id_in_the_admin(admin_client):
     assert response.status_code == 200
     assert "Up to 8 hexadecimal characters." in response.content.decode()
     assert not Device.objects.exists()
+
+
+def test_it_stores_a_padded_id_typed_in_the_admin_as_callbacks_send_it(admin_client, client):
+    response = admin_client.post("/admin/readings/device/add/", device_form(sigfox_id="004e2f1a"))
+    assert response.status_code == 302
+    assert Device.objects.get().sigfox_id == "4E2F1A"
+    client.post("/data/1", '{"device":"4E2F1A","time":"1700000000","temp":21}',
+                content_type="application/json")
+    client.post("/data/1", '{"device":"004e2f1a","time":"1700000600","temp":22}',
+                content_type="application/json")
+    assert Device.objects.get().messages.count() == 2
 
 
 def test_it_validates_a_payload_config_on_save(admin_client, message):

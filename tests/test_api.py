@@ -24,17 +24,21 @@ def store(device_id: str, points, *, sensor="1", quantity="temp", rssi=None, snr
     device, _ = Device.objects.get_or_create(sigfox_id=device_id)
     received = timezone.now()
     pick = lambda source, i: source(i) if callable(source) else source  # noqa: E731
-    messages = Message.objects.bulk_create(
+    # One frame per device and time: a second series at the same times shares the frames.
+    frames = {m.time: m for m in Message.objects.filter(device=device, time__in=[t for t, _ in points])}
+    created = Message.objects.bulk_create(
         Message(
             device=device, time=time, sensor=sensor, received_at=received,
-            dedup_key=f"{sensor}:{quantity}:{i}", rssi=pick(rssi, i), snr=pick(snr, i),
+            rssi=pick(rssi, i), snr=pick(snr, i),
             seq_number=None if first_seq is None else first_seq + i,
         )
-        for i, (time, _value) in enumerate(points)
+        for i, (time, _value) in enumerate(points) if time not in frames
     )
+    frames.update((m.time, m) for m in created)
     Reading.objects.bulk_create(
-        Reading(message=m, device=device, sensor=sensor, quantity=quantity, value=value, time=m.time)
-        for m, (_time, value) in zip(messages, points, strict=True)
+        Reading(message=frames[time], device=device, sensor=sensor, quantity=quantity, value=value,
+                time=time)
+        for time, value in points
     )
     times = [t for t, _ in points]
     if times:

@@ -24,16 +24,16 @@ def test_it_streams_a_csv_with_a_header_row(admin_client):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="readings-')
     assert rows == [
-        ["time", "device", "sensor", "quantity", "value"],
-        ["2026-01-01T00:00:00Z", "1A2B3C", "1", "temp", "20.5"],
-        ["2026-01-01T00:01:00Z", "1A2B3C", "1", "temp", "21.5"],
-        ["2026-01-01T00:02:00Z", "1A2B3C", "1", "temp", "22.5"],
+        ["time", "device", "sensor", "quantity", "value", "unit"],
+        ["2026-01-01T00:00:00Z", "1A2B3C", "1", "temp", "20.5", "°C"],
+        ["2026-01-01T00:01:00Z", "1A2B3C", "1", "temp", "21.5", "°C"],
+        ["2026-01-01T00:02:00Z", "1A2B3C", "1", "temp", "22.5", "°C"],
     ]
 
 
 def test_it_sends_only_the_header_when_nothing_matches(admin_client):
     _, rows = download(admin_client, "?device=ABCDEF")
-    assert rows == [["time", "device", "sensor", "quantity", "value"]]
+    assert rows == [["time", "device", "sensor", "quantity", "value", "unit"]]
 
 
 def test_it_writes_times_in_utc_whatever_the_site_zone(admin_client, settings):
@@ -69,8 +69,8 @@ def test_it_streams_row_by_row(admin_client):
     store("1A2B3C", minutes(5000))
     response = admin_client.get("/api/readings.csv")
     chunks = iter(response.streaming_content)
-    assert next(chunks) == b"time,device,sensor,quantity,value\r\n"
-    assert next(chunks).startswith(b"2026-01-01T00:00:00Z,1A2B3C,1,temp,0.0")
+    assert next(chunks) == b"time,device,sensor,quantity,value,unit\r\n"
+    assert next(chunks) == "2026-01-01T00:00:00Z,1A2B3C,1,temp,0.0,°C\r\n".encode()
     assert sum(1 for _ in chunks) == 4999
 
 

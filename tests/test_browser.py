@@ -333,7 +333,7 @@ def test_it_links_the_csv_of_what_is_shown(server, page, a_day):
     assert {"since", "until"} <= set(query)
     response = page.request.get(server.url + href)
     lines = response.text().splitlines()
-    assert lines[0] == "time,device,sensor,quantity,value"
+    assert lines[0] == "time,device,sensor,quantity,value,unit"
     assert len(lines) == 145
     assert lines[1].split(",")[1:4] == ["DA1A01", "1", "temp"]
 

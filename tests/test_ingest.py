@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from readings.models import Device, Message, Reading
+from readings.models import Device, Message, MessageConflict, Reading
 from tests.conftest import TUTORIAL_BODY
 
 pytestmark = pytest.mark.django_db
@@ -81,17 +81,21 @@ def test_it_stores_a_retried_callback_once(post_json):
     assert (Message.objects.count(), Reading.objects.count()) == (1, 1)
 
 
-def test_it_treats_other_values_at_the_same_time_as_another_message(post_json):
+def test_it_keeps_the_first_value_of_a_frame_sent_again_with_another(post_json):
+    # A device cannot send two frames within one second: same device and time, same frame.
     post_json(TUTORIAL_BODY)
     post_json('{"device":"1A2B3C","time":"1700000000","temp":22}')
-    assert Message.objects.count() == 2
+    assert Message.objects.count() == 1
+    assert list(Reading.objects.values_list("value", flat=True)) == [21.0]
+    assert MessageConflict.objects.get().other_value == "22.0"
 
 
-def test_it_identifies_a_message_by_sequence_number(post_json):
+def test_it_identifies_a_message_by_device_and_time_whatever_its_sequence_number(post_json):
     post_json('{"device":"1A2B3C","time":"1700000000","seqNumber":"7","temp":21}')
     post_json('{"device":"1A2B3C","time":"1700000000","seqNumber":7,"temp":21}')
     post_json('{"device":"1A2B3C","time":"1700000000","seqNumber":8,"temp":21}')
-    assert sorted(Message.objects.values_list("seq_number", flat=True)) == [7, 8]
+    assert list(Message.objects.values_list("seq_number", flat=True)) == [7]
+    assert MessageConflict.objects.get().variable == "seqNumber"
 
 
 def test_it_accepts_put(client):
@@ -129,23 +133,45 @@ def assert_rejected(response, stored, status=400, mentions=""):
         ('{"device":"1A2B3C","time":"-5","temp":21}', "time"),
         ('{"device":"1A2B3C","time":"99999999999","temp":21}', "time"),
         ('{"device":"1A2B3C","time":1e400,"temp":21}', "time"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":NaN}', "NaN"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":Infinity}', "Infinity"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":-Infinity}', "Infinity"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":"NaN"}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":"inf"}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":"1e999"}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":1e999}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":"warm"}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":[21]}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":{"v":21}}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","temp":"1_000"}', "temp"),
-        ('{"device":"1A2B3C","time":"1700000000","seqNumber":"x","temp":21}', "seqNumber"),
-        ('{"device":"1A2B3C","time":"1700000000","seqNumber":-1,"temp":21}', "seqNumber"),
     ],
 )
 def test_it_rejects_bad_input(post_json, stored, body, mentions):
     assert_rejected(post_json(body), stored, mentions=mentions)
+
+
+# One bad field never loses the frame: it is left out, named, and the rest is stored.
+@pytest.mark.parametrize(
+    "body, field, kept_as",
+    [
+        ('{"device":"1A2B3C","time":"1700000000","temp":NaN,"hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":Infinity,"hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":-Infinity,"hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":"NaN","hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":"inf","hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":"-Infinity","hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":"1e999","hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":1e999,"hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":[21],"hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":{"v":21},"hum":40}', "temp", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":"warm","hum":40}', "temp", "text"),
+        ('{"device":"1A2B3C","time":"1700000000","temp":"1_000","hum":40}', "temp", "text"),
+        ('{"device":"1A2B3C","time":"1700000000","seqNumber":"x","hum":40}', "seqNumber", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","seqNumber":-1,"hum":40}', "seqNumber", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","rssi":"loud","hum":40}', "rssi", "error"),
+        ('{"device":"1A2B3C","time":"1700000000","data":"zz","hum":40}', "data", "error"),
+    ],
+)
+def test_it_stores_the_frame_without_a_bad_field(post_json, body, field, kept_as):
+    response = post_json(body)
+    assert response.status_code == 204
+    message = Message.objects.get()
+    assert dict(message.readings.values_list("quantity", "value")) == {"hum": 40.0}
+    if kept_as == "text":
+        assert message.text_values == {field: json.loads(body)[field]}
+        assert not message.field_errors
+    else:
+        assert field in message.field_errors
+    assert message.body_raw == body
 
 
 def test_it_rejects_a_time_too_far_in_the_future(post_json, stored):
@@ -199,8 +225,16 @@ def test_it_keeps_serving_after_bad_input(post_json):
 
 
 def test_it_names_the_field_in_the_error(post_json):
-    response = post_json('{"device":"1A2B3C","time":"1700000000","temp":"warm"}')
-    assert response.json() == {"temp": ["Value must be a number or a string holding one."]}
+    response = post_json('{"device":"1A2B3C","time":"soon","temp":21}')
+    assert response.json() == {"time": ["Must be a whole number of Unix epoch seconds."]}
+
+
+def test_it_names_the_fields_it_left_out(post_json):
+    post_json('{"device":"1A2B3C","time":"1700000000","temp":[21],"rssi":"loud","hum":40}')
+    assert Message.objects.get().field_errors == {
+        "rssi": "Value must be a number or a string holding one.",
+        "temp": "Value must be a number or text, not a list or an object.",
+    }
 
 
 def test_it_needs_no_csrf_token(settings, stored):

@@ -100,3 +100,27 @@ def test_since_is_utc_without_a_zone():
     from readings.management.commands.redecode import parse_since
 
     assert parse_since("2024-02-03") == datetime(2024, 2, 3, tzinfo=UTC)
+
+
+def test_it_shows_the_upgrade_notice_on_the_device_page_until_redecode(client, settings):
+    from readings.models import Device
+    from readings.services import messages_redecode
+
+    settings.PUBLIC_DASHBOARD = True
+    Device.objects.create(sigfox_id="1A2B3C", payload_config="a::uint:4:big-endian:7 b::uint:4",
+                          payload_config_notice="starts on byte 0 now. Run `manage.py redecode`.")
+    page = client.get("/devices/001a2b3c").content.decode()
+    assert "starts on byte 0 now" in page
+    messages_redecode()
+    page = client.get("/devices/1A2B3C").content.decode()
+    assert "starts on byte 0 now" not in page
+
+
+def test_it_warns_of_a_site_config_that_reads_differently_now(settings):
+    from django.core import checks
+
+    settings.SIGFOX_PAYLOAD_CONFIG = "a::uint:4:big-endian:7 b::uint:16"
+    found = {message.id for message in checks.run_checks()}
+    assert "readings.W002" in found
+    settings.SIGFOX_PAYLOAD_CONFIG = "temp::int:8"
+    assert "readings.W002" not in {message.id for message in checks.run_checks()}

@@ -71,18 +71,18 @@ def load(url: str, *, devices: int, old: int, recent: int, now: int) -> str:
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("SET synchronous_commit = off")
         db.execute("""INSERT INTO readings_device (sigfox_id, name, first_seen, last_seen, payload_config,
-                          downlink_data, downlink_mode)
+                          payload_config_notice, downlink_data, downlink_mode)
                       SELECT upper(to_hex(268435456 + i)), 'prune bench ' || i,
-                             to_timestamp(%s), to_timestamp(%s), '', '', 'once'
+                             to_timestamp(%s), to_timestamp(%s), '', '', '', 'once'
                       FROM generate_series(1, %s) i""",
                    [now - 400 * DAY - (old_per - 1) * 600, now - 60, devices])
         # One tutorial callback per message, in arrival order (as the table fills up).
         db.execute("""INSERT INTO readings_message (device_id, time, sensor, body_raw, content_type,
-                          received_at, dedup_key, data, station, lqi, operator_name, country_code,
+                          received_at, data, station, lqi, operator_name, country_code,
                           downlink_data)
                       SELECT d.id, to_timestamp(s.t), '1',
                              '{"device":"' || d.sigfox_id || '","time":"' || s.t || '","temp":21}',
-                             'application/json', to_timestamp(s.t + 2), 'val:' || md5(s.t::text),
+                             'application/json', to_timestamp(s.t + 2),
                              '', '', '', '', '', ''
                       FROM readings_device d, LATERAL (
                           SELECT %(old_end)s - k * 600 AS t FROM generate_series(0, %(old_per)s - 1) k

@@ -55,18 +55,18 @@ def load(url: str, *, devices: int, readings: int, interval_s: int, full_year_de
         )
         log(f"devices: {devices} in {time.monotonic() - started:.1f} s")
         given = {"device_id", "time", "seq_number", "sensor", "received_at", "rssi", "snr",
-                 "station", "dedup_key", "data"}
+                 "station", "data"}
         cols, vals = _filler(db, "readings_message", given)
         t = time.monotonic()
         # Each device: messages every interval_s ending now, seqNumber counting up,
         # a little loss (every 97th number skipped), RSSI and SNR wandering.
         db.execute(
             f"""INSERT INTO readings_message (device_id, time, seq_number, sensor, received_at,
-                    rssi, snr, station, dedup_key, data{cols})
+                    rssi, snr, station, data{cols})
                 SELECT d.id, to_timestamp(%s - s.k * %s), d.n - s.k + (d.n - s.k) / 97,
                        '1', to_timestamp(%s - s.k * %s + 2),
                        -120 + 25 * random() + 8 * sin(s.k / 500.0), 5 + 15 * random(),
-                       '1A2B', 's' || (d.n - s.k), 'ab'{vals}
+                       '1A2B', 'ab'{vals}
                 FROM (SELECT dev.id, c.n FROM readings_device dev
                       JOIN unnest(%s::int[]) WITH ORDINALITY AS c(n, i)
                         ON dev.sigfox_id = upper(to_hex(1048576 + c.i))) d,
