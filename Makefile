@@ -48,9 +48,10 @@ static: install
 migrate: install .env
 	$(PY) manage.py migrate --noinput
 
+# gunicorn.conf.py: an access log that masks ?token= and never writes Authorization.
 run: install .env migrate static
-	$(VENV)/bin/gunicorn sigfoxsite.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) \
-	  --access-logfile - --forwarded-allow-ips='127.0.0.1,::1'
+	$(VENV)/bin/gunicorn sigfoxsite.wsgi --config gunicorn.conf.py --bind $(HOST):$(PORT) \
+	  --workers $(WORKERS) --access-logfile - --forwarded-allow-ips='127.0.0.1,::1'
 
 # The suite runs on SQLite unless DATABASE_URL names another database.
 test: install-dev
