@@ -9,7 +9,8 @@ scale), by staff users only.
 import csv
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, connections, transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
@@ -32,6 +33,12 @@ from rest_framework.views import APIView
 
 from readings import selectors
 from readings.api_serializers import (
+    DEVICE,
+    DEVICE_TYPE,
+    QUANTITY,
+    SENSOR,
+    TIME_PATTERN,
+    WHOLE_NUMBER,
     DeviceDetailSerializer,
     DeviceSerializer,
     LinkParams,
@@ -44,6 +51,7 @@ from readings.api_serializers import (
     ReadingSerializer,
     SeriesParams,
     SeriesSerializer,
+    list_pattern,
 )
 from readings.models import QuantitySetting
 
@@ -73,56 +81,131 @@ class ReadAPIView(APIView):
     permission_classes = [ReadPermission]
 
 
-class TimeCursorPagination(CursorPagination):
+class CheckedCursorPagination(CursorPagination):
+    """Cursor pages whose page_size and cursor are checked like every other parameter.
+
+    DRF ignores a page_size it cannot read, and hands the position inside a
+    cursor to the database as it is: a forged cursor of a time column made a 500.
+    """
+
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._queryset = queryset
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_page_size(self, request):
+        text = request.query_params.get(self.page_size_query_param)
+        if text is None:
+            return self.page_size
+        if not WHOLE_NUMBER.fullmatch(text) or int(text) < 1:
+            raise ValidationError({self.page_size_query_param: [
+                f"Must be a whole number from 1 (more than {self.max_page_size} gives "
+                f"{self.max_page_size})."]})
+        return min(int(text), self.max_page_size)
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            # The position as the database would be handed it (self.ordering is set by now).
+            field = self._queryset.model._meta.get_field(self.ordering[0].lstrip("-"))
+            try:
+                if "\x00" in cursor.position:  # no PostgreSQL text holds one
+                    raise ValueError
+                field.get_db_prep_value(field.to_python(cursor.position),
+                                        connections[self._queryset.db])
+            except (DjangoValidationError, ValueError, OverflowError):
+                raise NotFound(self.invalid_cursor_message) from None
+        return cursor
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {"name": self.cursor_query_param, "required": False, "in": "query",
+             "description": "The page to return: the `next` or `previous` link of an answer.",
+             "schema": {"type": "string"}},
+            {"name": self.page_size_query_param, "required": False, "in": "query",
+             "description": f"Results per page ({self.page_size} by default; more than "
+                            f"{self.max_page_size} gives {self.max_page_size}).",
+             "schema": {"type": "integer", "minimum": 1}},
+        ]
+
+
+class TimeCursorPagination(CheckedCursorPagination):
     # The id breaks ties: the readings of one message share its time.
     ordering = ("-time", "-id")
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
-class DeviceCursorPagination(CursorPagination):
+class DeviceCursorPagination(CheckedCursorPagination):
     ordering = "sigfox_id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
+# The parameters carry the patterns that their fields check (api_serializers),
+# so that the schema says exactly what is accepted.
 DEVICE_PATH = OpenApiParameter(
-    "sigfox_id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    "sigfox_id", {"type": "string", "pattern": f"^{DEVICE}$"}, OpenApiParameter.PATH,
     description="Hex Sigfox id of the device (any case).",
 )
+TIME_SCHEMA = {"type": "string", "pattern": TIME_PATTERN, "maxLength": 40}
 SINCE = OpenApiParameter(
-    "since", OpenApiTypes.STR, description=(
+    "since", TIME_SCHEMA, description=(
         "Start of the range (included): ISO 8601 (`2026-01-31`, `2026-01-31T12:00:00Z`, "
         "`2026-01-31T13:00:00+01:00`; without an offset, in the site's time zone) or Unix "
-        "epoch seconds (`1769860800`)."
+        "epoch seconds (`1769860800`), between 0001-01-01 and 9999-12-31 in UTC."
     ), examples=[OpenApiExample("ISO 8601", value="2026-01-31T12:00:00Z"),
                  OpenApiExample("epoch seconds", value="1769860800")],
 )
 UNTIL = OpenApiParameter(
-    "until", OpenApiTypes.STR,
-    description="End of the range (excluded), in the same forms as `since`.",
+    "until", TIME_SCHEMA,
+    description="End of the range (excluded), in the same forms as `since`; later than `since`.",
 )
 DEVICES = OpenApiParameter(
-    "device", OpenApiTypes.STR,
+    "device", {"type": "string", "pattern": list_pattern(DEVICE)},
     description="Sigfox id of a device, or several separated by commas (`1A2B3C,BF1327`).",
 )
 SENSORS = OpenApiParameter(
-    "sensor", OpenApiTypes.STR,
+    "sensor", {"type": "string", "pattern": list_pattern(SENSOR)},
     description="The `<sensor>` of the callback URL `/data/<sensor>`, or several separated by commas.",
 )
 QUANTITIES = OpenApiParameter(
-    "quantity", OpenApiTypes.STR,
+    "quantity", {"type": "string", "pattern": list_pattern(QUANTITY)},
     description="Quantity name (`temp`, `vbat_mv`), or several separated by commas.",
 )
 POINTS = OpenApiParameter(
-    "points", OpenApiTypes.INT, description=(
+    "points", {"type": "integer", "minimum": selectors.SERIES_MIN_POINTS,
+               "maximum": selectors.SERIES_MAX_POINTS},
+    description=(
         f"At most this many points ({selectors.SERIES_MIN_POINTS} to "
         f"{selectors.SERIES_MAX_POINTS}; default {selectors.SERIES_DEFAULT_POINTS}, about a "
         "chart's width in pixels)."
     ),
 )
+
+# What the read API answers besides its data. Every error is JSON: a
+# `detail`, or (400) the list of problems of each parameter.
+ERRORS_BY_FIELD = {
+    "type": "object",
+    "additionalProperties": {
+        "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    },
+}
+DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+BAD_PARAMETERS = OpenApiResponse(ERRORS_BY_FIELD, description="A parameter is wrong, named with "
+                                 "its problem.")
+NOT_AUTHENTICATED = OpenApiResponse(DETAIL, description="No valid session or token (answered "
+                                    "only when PUBLIC_DASHBOARD is off).")
+NO_SUCH_DEVICE = OpenApiResponse(DETAIL, description="No device has this Sigfox id.")
+NO_SUCH_PAGE = OpenApiResponse(DETAIL, description="The cursor is not one this API made.")
+
+
+def read_responses(data, *, not_found: OpenApiResponse | None = None, params: bool = True) -> dict:
+    responses = {200: data, 401: NOT_AUTHENTICATED}
+    if params:
+        responses[400] = BAD_PARAMETERS
+    if not_found is not None:
+        responses[404] = not_found
+    return responses
 
 
 def _params(serializer_class, request):
@@ -131,7 +214,8 @@ def _params(serializer_class, request):
     return params
 
 
-@extend_schema(tags=["devices"], summary="Devices, by Sigfox id")
+@extend_schema(tags=["devices"], summary="Devices, by Sigfox id",
+               responses=read_responses(DeviceSerializer(many=True), not_found=NO_SUCH_PAGE))
 class DeviceListView(ReadAPIView, generics.ListAPIView):
     serializer_class = DeviceSerializer
     pagination_class = DeviceCursorPagination
@@ -141,7 +225,9 @@ class DeviceListView(ReadAPIView, generics.ListAPIView):
 
 
 @extend_schema(tags=["devices"], summary="A device, with the newest reading of each series",
-               parameters=[DEVICE_PATH])
+               parameters=[DEVICE_PATH],
+               responses=read_responses(DeviceDetailSerializer, not_found=NO_SUCH_DEVICE,
+                                        params=False))
 class DeviceDetailView(ReadAPIView, generics.RetrieveAPIView):
     serializer_class = DeviceDetailSerializer
 
@@ -153,7 +239,8 @@ class DeviceDetailView(ReadAPIView, generics.RetrieveAPIView):
 
 
 @extend_schema(tags=["readings"], summary="Readings, newest first",
-               parameters=[DEVICES, SENSORS, QUANTITIES, SINCE, UNTIL])
+               parameters=[DEVICES, SENSORS, QUANTITIES, SINCE, UNTIL],
+               responses=read_responses(ReadingSerializer(many=True), not_found=NO_SUCH_PAGE))
 class ReadingListView(ReadAPIView, generics.ListAPIView):
     serializer_class = ReadingSerializer
     pagination_class = TimeCursorPagination
@@ -164,7 +251,8 @@ class ReadingListView(ReadAPIView, generics.ListAPIView):
 
 
 @extend_schema(tags=["messages"], summary="Messages (uplinks as received), newest first",
-               parameters=[DEVICES, SENSORS, SINCE, UNTIL])
+               parameters=[DEVICES, SENSORS, SINCE, UNTIL],
+               responses=read_responses(MessageSerializer(many=True), not_found=NO_SUCH_PAGE))
 class MessageListView(ReadAPIView, generics.ListAPIView):
     serializer_class = MessageSerializer
     pagination_class = TimeCursorPagination
@@ -187,15 +275,15 @@ class MessageListView(ReadAPIView, generics.ListAPIView):
         "`points` and `buckets` are epoch milliseconds."
     ),
     parameters=[
-        OpenApiParameter("device", OpenApiTypes.STR, required=True,
+        OpenApiParameter("device", {"type": "string", "pattern": f"^{DEVICE}$"}, required=True,
                          description="Sigfox id of the device."),
-        OpenApiParameter("sensor", OpenApiTypes.STR,
+        OpenApiParameter("sensor", {"type": "string", "pattern": f"^{SENSOR}$"},
                          description="Only this sensor (`/data/<sensor>`); default: all."),
-        OpenApiParameter("quantity", OpenApiTypes.STR, required=True,
-                         description="Quantity name, e.g. `temp`."),
+        OpenApiParameter("quantity", {"type": "string", "pattern": "^[^\\x00]{1,64}$"},
+                         required=True, description="Quantity name, e.g. `temp`."),
         SINCE, UNTIL, POINTS,
     ],
-    responses={200: SeriesSerializer},
+    responses=read_responses(SeriesSerializer, not_found=NO_SUCH_DEVICE),
 )
 class SeriesView(ReadAPIView):
     def get(self, request):
@@ -221,7 +309,7 @@ class SeriesView(ReadAPIView):
         "messages or losses are left out."
     ),
     parameters=[DEVICE_PATH, SINCE, UNTIL, POINTS],
-    responses={200: LinkSerializer},
+    responses=read_responses(LinkSerializer, not_found=NO_SUCH_DEVICE),
 )
 class LinkQualityView(ReadAPIView):
     def get(self, request, sigfox_id):
@@ -249,10 +337,17 @@ class _Echo:
     description=(
         "Header `time,device,sensor,quantity,value,unit`; times ISO 8601 in UTC. `unit` is "
         "the quantity's setting (else guessed from its name; may be empty). A value of 2^53 "
-        "or more is written as the exact integer its message kept, when it kept one."
+        "or more is written as the exact integer its message kept, when it kept one. A text "
+        "cell (device, sensor, quantity, unit) that starts with `=`, `+`, `-`, `@`, a tab or "
+        "a carriage return is written with a leading `'`, so that a spreadsheet shows it "
+        "as text instead of running it as a formula; values stay numbers (`-3.5`)."
     ),
     parameters=[DEVICES, SENSORS, QUANTITIES, SINCE, UNTIL],
-    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file")},
+    responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV file"),
+        400: BAD_PARAMETERS,
+        401: NOT_AUTHENTICATED,
+    },
 )
 class ReadingsCsvView(ReadAPIView):
     def perform_content_negotiation(self, request, force=False):
@@ -277,11 +372,8 @@ class ReadingsCsvView(ReadAPIView):
 # -- Quantity settings: unit, label and scale ----------------------------------------------
 
 
-class SettingPagination(CursorPagination):
+class SettingPagination(CheckedCursorPagination):
     ordering = "id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
 
 
 class QuantitySettingWrites:
@@ -317,22 +409,25 @@ SETTING_ID = OpenApiParameter(
     "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Id of the quantity setting.",
 )
 SETTING_REFUSED = OpenApiResponse(
+    ERRORS_BY_FIELD,
     description="Bad input, named field by field: no owner or both, a second setting of the "
     "same quantity for the same device or device type, an unknown device."
 )
-SETTING_FORBIDDEN = OpenApiResponse(description="Only staff users may change settings.")
+SETTING_FORBIDDEN = OpenApiResponse(DETAIL, description="Only staff users may change settings.")
+NO_SUCH_SETTING = OpenApiResponse(DETAIL, description="No quantity setting has this id.")
 
 
 @extend_schema(tags=["quantity settings"], description=SETTING_DESCRIPTION)
 @extend_schema_view(
     get=extend_schema(summary="Quantity settings (unit, label, scale), by id", parameters=[
-        OpenApiParameter("device", OpenApiTypes.STR,
+        OpenApiParameter("device", {"type": "string", "pattern": f"^{DEVICE}$"},
                          description="Only the settings of this device (Sigfox id)."),
-        OpenApiParameter("device_type", OpenApiTypes.STR,
+        OpenApiParameter("device_type", {"type": "string", "pattern": f"^{DEVICE_TYPE}$"},
                          description="Only the settings of this device type (Sigfox id)."),
-    ]),
+    ], responses=read_responses(QuantitySettingSerializer(many=True), not_found=NO_SUCH_PAGE)),
     post=extend_schema(summary="Add a quantity setting (staff only)", responses={
-        201: QuantitySettingSerializer, 400: SETTING_REFUSED, 403: SETTING_FORBIDDEN}),
+        201: QuantitySettingSerializer, 400: SETTING_REFUSED, 401: NOT_AUTHENTICATED,
+        403: SETTING_FORBIDDEN}),
 )
 class QuantitySettingListView(QuantitySettingWrites, ReadAPIView, generics.ListCreateAPIView):
     serializer_class = QuantitySettingSerializer
@@ -355,13 +450,17 @@ class QuantitySettingListView(QuantitySettingWrites, ReadAPIView, generics.ListC
 @extend_schema(tags=["quantity settings"], description=SETTING_DESCRIPTION,
                parameters=[SETTING_ID])
 @extend_schema_view(
-    get=extend_schema(summary="A quantity setting"),
+    get=extend_schema(summary="A quantity setting", responses=read_responses(
+        QuantitySettingSerializer, not_found=NO_SUCH_SETTING, params=False)),
     put=extend_schema(summary="Replace a quantity setting (staff only)", responses={
-        200: QuantitySettingSerializer, 400: SETTING_REFUSED, 403: SETTING_FORBIDDEN}),
+        200: QuantitySettingSerializer, 400: SETTING_REFUSED, 401: NOT_AUTHENTICATED,
+        403: SETTING_FORBIDDEN, 404: NO_SUCH_SETTING}),
     patch=extend_schema(summary="Change a quantity setting (staff only)", responses={
-        200: QuantitySettingSerializer, 400: SETTING_REFUSED, 403: SETTING_FORBIDDEN}),
+        200: QuantitySettingSerializer, 400: SETTING_REFUSED, 401: NOT_AUTHENTICATED,
+        403: SETTING_FORBIDDEN, 404: NO_SUCH_SETTING}),
     delete=extend_schema(summary="Delete a quantity setting (staff only)", responses={
-        204: OpenApiResponse(description="Deleted."), 403: SETTING_FORBIDDEN}),
+        204: OpenApiResponse(description="Deleted."), 401: NOT_AUTHENTICATED,
+        403: SETTING_FORBIDDEN, 404: NO_SUCH_SETTING}),
 )
 class QuantitySettingDetailView(QuantitySettingWrites, ReadAPIView,
                                 generics.RetrieveUpdateDestroyAPIView):

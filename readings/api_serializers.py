@@ -1,7 +1,7 @@
 """Shapes of the read API: its query parameters (validated) and its answers."""
 
 import re
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -12,13 +12,54 @@ from readings import selectors, sigfox
 from readings.serializers import EXACT_FLOAT_LIMIT
 from readings.models import Device, DeviceType, Message, QuantitySetting, Reading
 
-EPOCH = re.compile(r"\d{1,12}(\.\d{1,6})?")
+# Query parameters are read with ASCII-only patterns and no trimming: Python's
+# \d and int() also take "٣" and " 12", which no client means and the OpenAPI
+# schema (readings/api.py, checked by tests/test_schema_fuzz.py) cannot say.
+EPOCH = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+ISO_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
+)
 # A "+01:00" offset typed into a URL arrives as " 01:00".
-SPACED_OFFSET = re.compile(r"(T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+SPACED_OFFSET = re.compile(
+    r"(T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?) ([0-9]{2}(?::?[0-9]{2})?)$"
+)
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,100}")
 SENSOR = r"[A-Za-z0-9_.\-]{1,64}"
-DEVICE = r"[0-9A-Fa-f]{1,8}"
-QUANTITY = r"[^,]{1,64}"
+DEVICE = sigfox.DEVICE_ID_PATTERN
+DEVICE_TYPE = r"[0-9A-Fa-f]{1,24}"
+QUANTITY = r"[^,\x00]{1,64}"
 MAX_LIST_ITEMS = 100
+EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _time_pattern() -> str:
+    """The valid forms of a time parameter as one regular expression, for the schema.
+
+    Stricter than what TimeParamField takes (it names real calendar days only,
+    so that every string it matches is accepted): a generator drawing from it
+    never draws 2026-02-30.
+    """
+    year = r"(?!0000)[0-9]{4}"
+    month_day = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+                 r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+                 r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
+    leap_day = (r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])"
+                r"|(?:0[48]|[2468][048]|[13579][26])00)-02-29")
+    clock = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    offset = r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
+    iso = rf"(?:{year}-{month_day}|{leap_day})(?:T{clock}{offset}?)?"
+    # Epoch seconds up to 11 digits (year 5138): all within range.
+    return rf"^(?:[0-9]{{1,11}}(?:\.[0-9]{{1,6}})?|{iso})$"
+
+
+TIME_PATTERN = _time_pattern()
+
+
+def list_pattern(item: str) -> str:
+    """One item, or up to MAX_LIST_ITEMS separated by commas."""
+    return rf"^{item}(?:,{item}){{0,{MAX_LIST_ITEMS - 1}}}$"
 
 
 class TimeParamField(serializers.Field):
@@ -27,39 +68,54 @@ class TimeParamField(serializers.Field):
 
     default_error_messages = {
         "invalid": "Must be ISO 8601 (2026-01-31, 2026-01-31T12:00:00Z) or Unix epoch seconds.",
+        "range": "Out of range: must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.",
     }
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or len(data) > 40:
             self.fail("invalid")
-        text = data.strip()
-        if EPOCH.fullmatch(text):
+        if EPOCH.fullmatch(data):
             try:
-                return datetime.fromtimestamp(float(text), tz=UTC)
-            except (OverflowError, OSError, ValueError):
-                self.fail("invalid")
-        text = SPACED_OFFSET.sub(r"\1+\2", text)
+                return EPOCH_START + timedelta(seconds=float(data))
+            except OverflowError:
+                self.fail("range")
+        text = SPACED_OFFSET.sub(r"\1+\2", data)
+        if not ISO_TIME.fullmatch(text):
+            self.fail("invalid")
         try:
             moment = parse_datetime(text)
             if moment is None and (day := parse_date(text)) is not None:
                 moment = datetime.combine(day, time())
-        except ValueError:
+        except ValueError:  # February 30th, hour 25, an offset of a day or more
             self.fail("invalid")
         if moment is None:
             self.fail("invalid")
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, timezone.get_default_timezone())
-        return moment.astimezone(UTC)
+        try:
+            # 0001-01-01T00:00+01:00 is still year 0 in UTC, which no datetime holds.
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail("range")
 
     def to_representation(self, value):
         return selectors.iso_utc(value)
+
+
+class WholeNumberParam(serializers.IntegerField):
+    """A whole number in plain digits: "12", not "12.0", " 12" or "١٢"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not WHOLE_NUMBER.fullmatch(data):
+            self.fail("invalid")
+        return int(data)
 
 
 class NameListField(serializers.Field):
     """One name or several separated by commas: `device=1A2B3C,BF1327`."""
 
     default_error_messages = {
-        "invalid": "Must be one name or several separated by commas.",
+        "invalid": "Must be one name or several separated by commas (no spaces).",
         "too_many": f"At most {MAX_LIST_ITEMS} names.",
     }
 
@@ -72,10 +128,12 @@ class NameListField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
-        items = [item.strip() for item in data.split(",") if item.strip()]
+        # Taken as written, as list_pattern() tells the schema: an item " temp"
+        # is refused rather than read as "temp".
+        items = data.split(",")
         if len(items) > MAX_LIST_ITEMS:
             self.fail("too_many")
-        if not items or not all(self.pattern.fullmatch(item) for item in items):
+        if not all(self.pattern.fullmatch(item) for item in items):
             self.fail("invalid")
         if self.device_ids:
             return [sigfox.normalize_device_id(item) for item in items]
@@ -124,17 +182,18 @@ class MessageFilterParams(RangeParams):
 
 
 class SeriesParams(RangeParams):
-    device = serializers.RegexField(rf"^{DEVICE}\Z", max_length=8)
-    sensor = serializers.RegexField(rf"^{SENSOR}\Z", required=False, max_length=64)
+    device = serializers.RegexField(rf"^{DEVICE}\Z", max_length=8, trim_whitespace=False)
+    sensor = serializers.RegexField(rf"^{SENSOR}\Z", required=False, max_length=64,
+                                    trim_whitespace=False)
     quantity = serializers.CharField(max_length=64, trim_whitespace=False)
-    points = serializers.IntegerField(
+    points = WholeNumberParam(
         required=False, default=selectors.SERIES_DEFAULT_POINTS,
         min_value=selectors.SERIES_MIN_POINTS, max_value=selectors.SERIES_MAX_POINTS,
     )
 
 
 class LinkParams(RangeParams):
-    points = serializers.IntegerField(
+    points = WholeNumberParam(
         required=False, default=selectors.SERIES_DEFAULT_POINTS,
         min_value=selectors.SERIES_MIN_POINTS, max_value=selectors.SERIES_MAX_POINTS,
     )
@@ -147,9 +206,12 @@ class UtcDateTimeField(serializers.DateTimeField):
 
 class DeviceSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="sigfox_id", help_text="Hex Sigfox id, upper-case.")
-    device_type = serializers.SlugRelatedField(slug_field="sigfox_id", read_only=True)
-    first_seen = UtcDateTimeField(help_text="Time of the earliest message stored.")
-    last_seen = UtcDateTimeField(help_text="Time of the latest message stored.")
+    device_type = serializers.SlugRelatedField(
+        slug_field="sigfox_id", read_only=True, allow_null=True,
+        help_text="Sigfox id of the device type; null until a callback names one.",
+    )
+    first_seen = UtcDateTimeField(allow_null=True, help_text="Time of the earliest message stored.")
+    last_seen = UtcDateTimeField(allow_null=True, help_text="Time of the latest message stored.")
     url = serializers.HyperlinkedIdentityField(
         view_name="api-device", lookup_field="sigfox_id", lookup_url_kwarg="sigfox_id"
     )
@@ -395,5 +457,6 @@ class QuantitySettingSerializer(serializers.ModelSerializer):
 
 
 class QuantitySettingFilterParams(serializers.Serializer):
-    device = serializers.RegexField(rf"^{DEVICE}\Z", required=False)
-    device_type = serializers.RegexField(r"^[0-9A-Fa-f]{1,24}\Z", required=False)
+    device = serializers.RegexField(rf"^{DEVICE}\Z", required=False, trim_whitespace=False)
+    device_type = serializers.RegexField(rf"^{DEVICE_TYPE}\Z", required=False,
+                                         trim_whitespace=False)

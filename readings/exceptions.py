@@ -15,4 +15,24 @@ def exception_handler(exc, context):
     if isinstance(exc, SuspiciousOperation):
         # Too many fields, a malformed header: the client's fault, said plainly.
         return Response({"detail": f"Bad request: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = encodable(response.data)
+    return response
+
+
+def encodable(data):
+    """The error as UTF-8 can carry it: a message that echoes the input (a name,
+    a value) may hold a lone surrogate from JSON's "\\ud800", which the JSON
+    renderer cannot encode (a 500 in place of the 400). Shown escaped instead."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            return data.encode("utf-8", "backslashreplace").decode("utf-8")
+        return data
+    if isinstance(data, list):
+        return [encodable(item) for item in data]
+    if isinstance(data, dict):
+        return {encodable(key): encodable(value) for key, value in data.items()}
+    return data

@@ -2,10 +2,12 @@
 
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from readings.models import Device, QuantitySetting
 from tests.test_api import T0, minutes, store
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +91,36 @@ def test_it_answers_whatever_the_accept_header(admin_client):
 
 def test_it_needs_a_login(client):
     assert client.get("/api/readings.csv").status_code == 401
+
+
+# -- formulas (CSV injection) ---------------------------------------------------------------
+
+
+def test_it_writes_names_that_start_like_formulas_as_text(admin_client, post_json):
+    body = {"device": "1A2B3C", "time": "1700000000", "=HYPERLINK(\"http://x\")": 1,
+            "+1": 2, "-2+3": 3, "@SUM(A1)": 4, "\tx": 5, "\r=y": 6, "a=b": 7, "temp": 8}
+    post_json(json.dumps(body))
+    _, rows = download(admin_client)
+    assert sorted(row[3] for row in rows[1:]) == sorted([
+        "'=HYPERLINK(\"http://x\")", "'+1", "'-2+3", "'@SUM(A1)", "'\tx", "'\r=y", "a=b", "temp"])
+
+
+def test_it_keeps_negative_values_numbers(admin_client, post_json):
+    post_json('{"device":"1A2B3C","time":"1700000000","-3":-3.5,"temp":-40}')
+    _, rows = download(admin_client)
+    assert {(row[3], row[4]) for row in rows[1:]} == {("'-3", "-3.5"), ("temp", "-40.0")}
+
+
+def test_it_writes_sensors_and_units_that_start_like_formulas_as_text(admin_client, post_json):
+    post_json('{"device":"1A2B3C","time":"1700000000","vbat":3300}', sensor="-1")
+    QuantitySetting.objects.create(device=Device.objects.get(sigfox_id="1A2B3C"), quantity="vbat",
+                                   unit="=1+2")
+    _, rows = download(admin_client)
+    assert rows[1][1:] == ["1A2B3C", "'-1", "vbat", "3300.0", "'=1+2"]
+
+
+def test_it_quotes_the_escaped_cell_as_a_whole(admin_client, post_json):
+    post_json(json.dumps({"device": "1A2B3C", "time": "1700000000", "=1,\"2\"": 1}))
+    response = admin_client.get("/api/readings.csv")
+    line = b"".join(response.streaming_content).decode().splitlines()[1]
+    assert line.endswith(',"\'=1,""2""",1.0,')
