@@ -1,3 +1,4 @@
+import re
 from datetime import datetime
 
 from django import forms
@@ -5,12 +6,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Max, Min, QuerySet
+from django.db.models import Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from readings import payload, sigfox
 from readings.api_serializers import message_exact_values
+from readings.serializers import EXACT_FLOAT_LIMIT
 from readings.models import (
     Acknowledge,
     Device,
@@ -20,6 +22,7 @@ from readings.models import (
     MessageConflict,
     QuantitySetting,
     Reading,
+    Rejection,
     Reception,
     SequenceGap,
 )
@@ -87,12 +90,30 @@ class SpanDatesChangeList(ChangeList):
         return SpanDatesQuerySet(model=queryset.model, query=queryset.query.chain(), using=queryset.db)
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class DeviceSearchMixin:
+    """Search a list by its device's id, in the id's one spelling (004e2f1a finds
+    4E2F1A) and by prefix, which an index answers; other text searches names."""
+
+    device_path = "device"  # how the listed model reaches its device
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(**{f"{self.device_path}__name__icontains": term})
+        if re.fullmatch(sigfox.DEVICE_ID_PATTERN, term):
+            prefix = term.lstrip("0").upper() or "0"
+            condition |= Q(**{f"{self.device_path}__sigfox_id__startswith": prefix})
+        return queryset.filter(condition), False
+
+
+class BigTableAdmin(DeviceSearchMixin, admin.ModelAdmin):
     """Admin for tables of millions of rows: no full counts, no distinct-date scans."""
 
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    search_help_text = "The start of a device id (padded or not), or part of its name."
 
     def get_changelist(self, request, **kwargs):
         return SpanDatesChangeList
@@ -142,14 +163,23 @@ class QuantitySettingInline(admin.TabularInline):
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
     form = DeviceForm
-    list_display = ["sigfox_id", "name", "device_type", "first_seen", "last_seen", "downlink_data"]
+    list_display = ["sigfox_id", "name", "device_type", "first_seen", "last_seen", "downlink_data",
+                    "series_refused"]
     list_editable = ["name"]
-    list_filter = ["device_type", "downlink_mode"]
+    # A fleet of 100,000 devices: no full count, no date hierarchy (two scans
+    # of the table per view), ids searched by prefix (an index range).
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    # Thousands of device types: searched, not listed (no filter, no select of them all).
+    list_filter = ["downlink_mode"]
+    autocomplete_fields = ["device_type"]
     list_select_related = ["device_type"]
     search_fields = ["sigfox_id", "name"]
-    date_hierarchy = "last_seen"
+    search_help_text = "The start of an id (padded or not), or part of a name."
     fieldsets = [
-        (None, {"fields": ["sigfox_id", "name", "device_type", "first_seen", "last_seen"]}),
+        (None, {"fields": ["sigfox_id", "name", "device_type", "first_seen", "last_seen",
+                           "series_refused", "series_refused_at"]}),
         ("Payload decoding", {"fields": ["payload_config_notice", "payload_config"]}),
         ("Downlink", {"fields": ["downlink_data", "downlink_mode", "downlink_delivered_at"]}),
     ]
@@ -157,8 +187,20 @@ class DeviceAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The id ties stored messages to the device: fixed once created.
-        fixed = ["first_seen", "last_seen", "downlink_delivered_at", "payload_config_notice"]
+        fixed = ["first_seen", "last_seen", "downlink_delivered_at", "payload_config_notice",
+                 "series_refused", "series_refused_at"]
         return fixed + (["sigfox_id"] if obj else [])
+
+    def get_search_results(self, request, queryset, search_term):
+        # An id by prefix, in its one spelling: an index range, not a scan of
+        # UPPER(sigfox_id) over every device.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(name__icontains=term)
+        if re.fullmatch(sigfox.DEVICE_ID_PATTERN, term):
+            condition |= Q(sigfox_id__startswith=term.lstrip("0").upper() or "0")
+        return queryset.filter(condition), False
 
     def save_model(self, request, obj, form, change):
         # New downlink data has not been delivered, whatever the old data was.
@@ -269,20 +311,30 @@ class MessageAdmin(BigTableAdmin):
 
 @admin.register(Reading)
 class ReadingAdmin(BigTableAdmin):
-    list_display = ["time", "device", "sensor", "quantity", "value"]
+    list_display = ["time", "device", "sensor", "quantity", "value_shown"]
     list_filter = ["quantity", "sensor", "time"]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
     raw_id_fields = ["device", "message"]
-    readonly_fields = ["message", "device", "sensor", "quantity", "value", "time"]
+    readonly_fields = ["message", "device", "sensor", "quantity", "value_shown", "time"]
+    fields = readonly_fields
 
     def has_add_permission(self, request):
         return False
 
+    @admin.display(description="value", ordering="value")
+    def value_shown(self, obj) -> str:
+        """The value; past 2^53, the exact integer its message keeps, when it is that one."""
+        if abs(obj.value) >= EXACT_FLOAT_LIMIT:
+            exact = message_exact_values(obj.message).get(obj.quantity)
+            if exact is not None and float(int(exact)) == obj.value:
+                return exact
+        return repr(obj.value)
+
 
 @admin.register(Downlink)
-class DownlinkAdmin(admin.ModelAdmin):
+class DownlinkAdmin(DeviceSearchMixin, admin.ModelAdmin):
     list_display = ["answered_at", "device", "data", "mode", "acknowledged_at", "info_code", "delivered"]
     list_filter = ["delivered", "mode"]
     list_select_related = ["device"]
@@ -296,7 +348,7 @@ class DownlinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(Acknowledge)
-class AcknowledgeAdmin(admin.ModelAdmin):
+class AcknowledgeAdmin(DeviceSearchMixin, admin.ModelAdmin):
     list_display = ["time", "device", "info_code", "info_meaning", "info_message", "downlink_ack",
                     "downlink_overusage", "downlink"]
     list_filter = ["info_meaning", "downlink_ack"]
@@ -311,7 +363,7 @@ class AcknowledgeAdmin(admin.ModelAdmin):
 
 
 @admin.register(SequenceGap)
-class SequenceGapAdmin(admin.ModelAdmin):
+class SequenceGapAdmin(DeviceSearchMixin, admin.ModelAdmin):
     list_display = ["time", "device", "previous_seq_number", "seq_number", "missing", "reset"]
     list_filter = ["reset"]
     list_select_related = ["device"]
@@ -325,14 +377,32 @@ class SequenceGapAdmin(admin.ModelAdmin):
 
 
 @admin.register(MessageConflict)
-class MessageConflictAdmin(admin.ModelAdmin):
+class MessageConflictAdmin(DeviceSearchMixin, admin.ModelAdmin):
     """Copies of a frame that carried another value than the one stored (the first was kept)."""
 
     list_display = ["received_at", "message", "variable", "sensor", "kept_value", "other_value"]
     list_select_related = ["message__device"]
-    search_fields = ["message__device__sigfox_id", "variable"]
+    search_fields = ["message__device__sigfox_id"]
+    device_path = "message__device"
     date_hierarchy = "received_at"
     readonly_fields = ["message", "variable", "sensor", "kept_value", "other_value", "received_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Rejection)
+class RejectionAdmin(admin.ModelAdmin):
+    """Callbacks this server refused, newest first: the Sigfox backend is the only client
+    that sees the answer, so this is where an operator finds why messages were lost."""
+
+    list_display = ["time", "status", "device_id", "reason", "client_address", "repeated"]
+    list_filter = ["status"]
+    search_fields = ["device_id", "client_address"]
+    readonly_fields = ["time", "status", "device_id", "reason", "path", "client_address", "repeated"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -1,5 +1,7 @@
-"""System checks: warn when callbacks are open to anyone, refuse a bad payload config."""
+"""System checks: warn when callbacks are open to anyone or a proxy hides every client,
+refuse a bad payload config or address list."""
 
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -48,6 +50,36 @@ def check_payload_config(app_configs=None, **kwargs):
             id="readings.W003",
         ))
     return found
+
+
+@checks.register()
+def check_networks(app_configs=None, **kwargs):
+    """A typo in an address list would answer every request 500 at run time."""
+    found = []
+    for name in ("SIGFOX_TRUSTED_PROXIES", "SIGFOX_CALLBACK_NETWORKS"):
+        for entry in getattr(settings, name):
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                found.append(checks.Error(
+                    f"{name}: {entry!r} is not an IP address or network (CIDR).",
+                    id="readings.E002",
+                ))
+    return found
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_proxy_trust(app_configs=None, **kwargs):
+    if settings.BEHIND_TLS_PROXY and not settings.SIGFOX_TRUSTED_PROXIES:
+        return [checks.Warning(
+            "BEHIND_TLS_PROXY is set but SIGFOX_TRUSTED_PROXIES is empty: every client has the "
+            "proxy's address, so one client's failed logins lock everyone out and the callback "
+            "rate limit and networks apply to the proxy.",
+            hint="Set SIGFOX_TRUSTED_PROXIES to the proxy's address (README, 'Running in "
+                 "production').",
+            id="readings.W004",
+        )]
+    return []
 
 
 def warn_if_open() -> None:

@@ -38,10 +38,10 @@ from readings.models import DownlinkMode
 DEVICE_SQL = """
 INSERT INTO readings_device (
     sigfox_id, name, first_seen, last_seen, payload_config, payload_config_notice,
-    downlink_data, downlink_mode, downlink_delivered_at, device_type_id
+    downlink_data, downlink_mode, downlink_delivered_at, device_type_id, series_refused
 )
 VALUES (%(device)s::text, '', %(time)s::timestamptz, %(time)s::timestamptz, '', '', '',
-        %(mode)s::text, NULL, NULL)
+        %(mode)s::text, NULL, NULL, 0)
 ON CONFLICT (sigfox_id) DO UPDATE SET
     first_seen = LEAST(COALESCE(readings_device.first_seen, EXCLUDED.first_seen), EXCLUDED.first_seen),
     last_seen = GREATEST(COALESCE(readings_device.last_seen, EXCLUDED.last_seen), EXCLUDED.last_seen)
@@ -51,7 +51,17 @@ ON CONFLICT (sigfox_id) DO UPDATE SET
 _SEQ, _TIME = "%(seq)s::integer", "%(time)s::timestamptz"
 
 _MESSAGE = f"""
-msg AS (
+unknown AS (
+    -- A quantity without a registered series of this device and sensor: the
+    -- series must be admitted within the bounds first (services.series_admit),
+    -- so the ORM path takes the callback.
+    SELECT 1 FROM unnest(%(quantities)s::text[]) AS q(quantity)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM readings_series s, dev
+        WHERE s.device_id = dev.id AND s.sensor = %(sensor)s::text AND s.quantity = q.quantity
+    )
+    LIMIT 1
+), msg AS (
     INSERT INTO readings_message (
         device_id, time, seq_number, sensor, body_raw, content_type, received_at,
         data, device_type_id, ack, long_polling, station, rssi, snr, avg_snr, lat, lng, lqi,
@@ -67,6 +77,7 @@ msg AS (
            %(computed_location)s::jsonb, NULL, %(values_raw)s::jsonb, %(text_values)s::jsonb,
            %(field_errors)s::jsonb, ''
     FROM dev
+    WHERE NOT EXISTS (SELECT 1 FROM unknown)
     ON CONFLICT (device_id, time) DO NOTHING
     RETURNING id, device_id
 ), readings AS (
@@ -91,7 +102,7 @@ WITH dev AS (
     {DEVICE_SQL.strip()}
     RETURNING id, device_type_id
 ), {_MESSAGE.strip()}
-SELECT count(*) FROM msg
+SELECT (SELECT count(*) FROM msg), EXISTS (SELECT 1 FROM unknown)
 """
 
 # With a seqNumber: after DEVICE_SQL, in the same transaction.
@@ -135,7 +146,7 @@ WITH dev AS (
     DELETE FROM readings_sequencegap g USING pair
     WHERE g.message_id = pair.b_id AND NOT (pair.reset OR pair.jump > 1)
 )
-SELECT count(*) FROM msg
+SELECT (SELECT count(*) FROM msg), EXISTS (SELECT 1 FROM unknown)
 """
 
 
@@ -148,16 +159,27 @@ def applies(uplink) -> bool:
         and not uplink.device_type_id
         and not uplink.station
         and not uplink.ack
+        # Scaled in SQL, a huge value would overflow float8 with an error; the
+        # ORM path leaves such a reading out instead (services._readings_add).
+        and all(abs(value) < MAX_FAST_VALUE for value in uplink.values.values())
     )
+
+
+# With QuantitySetting's bounds on scale and offset, below this no scaled
+# value can overflow.
+MAX_FAST_VALUE = 1e15
 
 
 def _json(value) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def ingest(uplink, *, now, min_spacing_s: float) -> bool:
-    """Store the uplink as a new frame: True, or False when the frame is stored already
-    (nothing is written then; the caller merges the copy through the ORM)."""
+def ingest(uplink, *, now, min_spacing_s: float) -> bool | None:
+    """Store the uplink as a new frame: True. False when the frame is stored
+    already, None when one of its quantities has no series of the device yet:
+    no message or reading is written then (at most the device's first/last
+    seen are widened, as the ORM path will do too), and the caller stores
+    the callback through the ORM path (a merge, or series_admit's bounds)."""
     params = {
         "device": uplink.device_id,
         "time": uplink.time,
@@ -203,5 +225,5 @@ def ingest(uplink, *, now, min_spacing_s: float) -> bool:
                 with raw.pipeline(), raw.transaction():
                     cursor.execute(DEVICE_SQL, params, prepare=True)
                     cursor.execute(SQL, params, prepare=True)
-            (created,) = cursor.fetchone()
-    return bool(created)
+            created, unknown = cursor.fetchone()
+    return None if unknown else bool(created)

@@ -1,8 +1,11 @@
 """What a Sigfox receiver keeps: devices, the messages they sent, the values in them."""
 
+import math
+
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.deconstruct import deconstructible
 from django.db.models.functions import Length, Upper
 from django.db.models.lookups import Exact, GreaterThan
 
@@ -112,6 +115,12 @@ class Device(models.Model):
     downlink_delivered_at = models.DateTimeField(
         null=True, blank=True, help_text="When the device acknowledged the current downlink data."
     )
+    series_refused = models.PositiveIntegerField(
+        default=0, editable=False,
+        help_text="Readings not stored because they would have made a series past the bounds "
+        "(SIGFOX_MAX_SERIES_PER_DEVICE, SIGFOX_MAX_QUANTITIES).",
+    )
+    series_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["sigfox_id"]
@@ -270,6 +279,75 @@ class Reading(models.Model):
         return f"{self.quantity}={self.value:g}"
 
 
+class Series(models.Model):
+    """A series of readings: one quantity of one device's sensor.
+
+    Registered by ingest when its first reading is stored, and bounded per
+    device (SIGFOX_MAX_SERIES_PER_DEVICE) so that a flood of new field names
+    or sensor paths cannot grow what every page and query walks through.
+    Pickers and filters take their choices from here, a small table.
+    """
+
+    # The unique (device, sensor, quantity) index serves look-ups by device.
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="series", db_index=False)
+    sensor = models.CharField(max_length=64)
+    quantity = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["device", "sensor", "quantity"]
+        verbose_name_plural = "series"
+        constraints = [
+            models.UniqueConstraint(fields=["device", "sensor", "quantity"], name="series_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sensor}/{self.quantity}"
+
+
+class Quantity(models.Model):
+    """A quantity name in use on this site, bounded by SIGFOX_MAX_QUANTITIES."""
+
+    name = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "quantities"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Rejection(models.Model):
+    """A callback this server refused (400, 401, 403, 413, 429), for the operator to see:
+    the Sigfox backend is the only client that sees the answer.
+
+    Bounded: services.rejection_record keeps the newest REJECTIONS_KEPT rows
+    and records at most one a minute per device (or address) and status, so
+    that an unauthenticated flood cannot grow the database.
+    """
+
+    time = models.DateTimeField()
+    status = models.PositiveSmallIntegerField()
+    # As the callback named it when it could be read; no foreign key: refused
+    # callbacks must not register devices.
+    device_id = models.CharField("device id", max_length=8, blank=True)
+    reason = models.CharField(max_length=300)
+    path = models.CharField(max_length=200)
+    client_address = models.CharField(max_length=45, blank=True)
+    repeated = models.PositiveIntegerField(
+        default=0, help_text="Further rejections of the same kind within the minute, not recorded."
+    )
+
+    class Meta:
+        ordering = ["-time"]
+        indexes = [models.Index(fields=["device_id", "-time"], name="rejection_device_time")]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.device_id or self.client_address}: {self.reason[:60]}"
+
+
 class Reception(models.Model):
     """One base station's report of a message: the first callback, a duplicate, or DATA ADVANCED."""
 
@@ -336,6 +414,22 @@ class MessageConflict(models.Model):
         return f"{self.variable}: kept {self.kept_value}, not {self.other_value}"
 
 
+@deconstructible
+class FiniteWithin:
+    """A validator: a finite number from -limit to limit."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+
+    def __call__(self, value: float) -> None:
+        if not (isinstance(value, int | float) and math.isfinite(value)
+                and -self.limit <= value <= self.limit):
+            raise ValidationError(f"Must be a finite number from {-self.limit:g} to {self.limit:g}.")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, FiniteWithin) and other.limit == self.limit
+
+
 class QuantitySetting(models.Model):
     """How one quantity of a device type (or one device) is shown and scaled.
 
@@ -353,8 +447,11 @@ class QuantitySetting(models.Model):
     quantity = models.CharField(max_length=64, help_text="Field name, e.g. temp or vbat.")
     unit = models.CharField(max_length=16, blank=True, help_text="Unit of the scaled value, e.g. °C or V.")
     label = models.CharField(max_length=64, blank=True, help_text="Name shown in charts, e.g. Temperature.")
-    scale = models.FloatField(default=1.0, help_text="The reading is raw × scale + offset.")
-    offset = models.FloatField(default=0.0)
+    scale = models.FloatField(
+        default=1.0, validators=[FiniteWithin(1e6)],
+        help_text="The reading is raw × scale + offset (at most 10⁶ either way).",
+    )
+    offset = models.FloatField(default=0.0, validators=[FiniteWithin(1e12)])
 
     class Meta:
         ordering = ["quantity"]

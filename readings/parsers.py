@@ -62,13 +62,22 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
+def _parse_int(digits: str) -> int | float:
+    """An integer as Python reads it, or, past the digits Python converts
+    (4,300), the float it is (an infinity): the field holding it is left
+    out, and the frame is stored with its other values."""
+    if len(digits) > 4000:
+        return float(digits)
+    return int(digits)
+
+
 def parse_json_text(text: str):
     if "[" in text[1:] or "{" in text[1:]:
         _check_depth(text)
     try:
         # NaN and Infinity are read (as floats): the field they are in is
         # left out, and the frame is stored with its other values.
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int)
     except ValueError as exc:
         raise ParseError(f"Could not parse JSON body: {exc}") from None
     if not isinstance(data, dict):

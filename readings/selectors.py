@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
+from django.utils.timezone import get_default_timezone
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
 from readings import sigfox
-from readings.models import Device, Message, Reading, QuantitySetting, SequenceGap
+from readings.models import Device, Message, QuantitySetting, Reading, SequenceGap
+from readings.models import Series as SeriesEntry
 
 # More lines than this make an unreadable chart; the pickers narrow it.
 GRAPH_MAX_SERIES = 24
@@ -354,11 +356,22 @@ def _exact_integer(message_pk: int, sensor: str, quantity: str, value: float) ->
     return None
 
 
+# A cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """A text cell as a spreadsheet shows it, never evaluates it: with a leading
+    single quote when it starts like a formula ("=HYPERLINK(...)", "-2+3")."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def readings_csv_rows(**filters) -> Iterator[tuple]:
     """(time, device, sensor, quantity, value, unit) oldest first, streamed from the database.
 
     A value too large for a float to hold exactly is written as the integer its
-    message kept, when it kept one.
+    message kept, when it kept one. Names and units (field names and units are
+    anyone's text) go through spreadsheet_text; values stay numbers (-3.5).
     """
     devices = list(Device.objects.values_list("pk", "sigfox_id", "device_type_id"))
     names = {pk: sigfox_id for pk, sigfox_id, _ in devices}
@@ -375,7 +388,8 @@ def readings_csv_rows(**filters) -> Iterator[tuple]:
             if exact is not None:
                 cell = str(exact)
         unit = displays.of(device_pk, quantity).unit
-        yield iso_utc(time), names.get(device_pk, ""), sensor, quantity, cell, unit
+        yield (iso_utc(time), spreadsheet_text(names.get(device_pk, "")), spreadsheet_text(sensor),
+               spreadsheet_text(quantity), cell, spreadsheet_text(unit))
 
 
 # -- downsampled series ---------------------------------------------------------------
@@ -697,13 +711,37 @@ RANGES = {
     "all": None,
     "custom": None,
 }
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-@dataclass
+def chart_date(text: str, *, through: bool = False) -> str:
+    """`text` when it is a day (YYYY-MM-DD) the chart can ask the API about, else "".
+
+    The chart asks from the start of the `from` day, and up to the start of
+    the day after `to` (through=True), in the site's time zone: a day whose
+    bound is no time in UTC (February 30th; 0001-01-01 east of Greenwich,
+    9999-12-31) is ignored like any other bad date, never a 500.
+    """
+    if not DATE.fullmatch(text):
+        return ""
+    try:
+        day = datetime.fromisoformat(text) + timedelta(days=1 if through else 0)
+        day.replace(tzinfo=get_default_timezone()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return ""
+    return text
+
+
+# How many devices the chart page's picker lists at once; a search narrows them.
+PICKER_DEVICES = 50
+
+
+@dataclass(frozen=True)
 class ChartChoices:
-    devices: list[Device]
-    keys: list[SeriesKey]  # every series of the devices offered
+    devices: list[Device]  # offered by the picker: the chosen ones, then a page of matches
+    more_devices: bool  # more devices match the search than the picker lists
+    device_search: str
+    keys: list[SeriesKey]  # every series of the chosen devices
     chosen_devices: list[str]
     quantities: list[str]
     chosen_quantities: list[str]
@@ -714,32 +752,63 @@ class ChartChoices:
     date_to: str
 
 
+def device_search(text: str) -> QuerySet[Device]:
+    """Devices whose id starts with `text` (in any spelling) or whose name contains it."""
+    devices = device_list()
+    text = text.strip()[:100]
+    if not text:
+        return devices
+    condition = Q(name__icontains=text)
+    if HEX_PREFIX.fullmatch(text):
+        condition |= Q(sigfox_id__startswith=text.lstrip("0").upper() or "0")
+    return devices.filter(condition)
+
+
+HEX_PREFIX = re.compile(r"[0-9A-Fa-f]{1,8}")
+
+
 def chart_choices(
     *, devices: Sequence[str], quantities: Sequence[str], range_name: str = "",
-    date_from: str = "", date_to: str = "", device: Device | None = None, now: datetime,
+    date_from: str = "", date_to: str = "", device: Device | None = None, search: str = "",
+    now: datetime,
 ) -> ChartChoices:
     """What the chart page offers and what it draws, from the page's query string.
 
     Unknown devices, quantities and ranges are ignored rather than refused:
-    the page is reached by links and bookmarks, and shows what it can.
+    the page is reached by links and bookmarks, and shows what it can. Nothing
+    here reads every device or every series: the picker lists the chosen
+    devices and a page of those matching `search`, and the series are those
+    of the chosen devices (each device has at most SIGFOX_MAX_SERIES_PER_DEVICE).
     """
+    more_devices = False
     if device is not None:
         offered = [device]
-        keys = series_keys(device_pks=[device.pk])
+        chosen_devices = [device.sigfox_id]
     else:
-        offered = list(device_list())
-        keys = series_keys()
-    ids = {d.sigfox_id for d in offered}
-    chosen_devices = [d for d in dict.fromkeys(_normalized(s) for s in devices) if d in ids]
-    if not chosen_devices:
-        chosen_devices = sorted(ids)
+        wanted = list(dict.fromkeys(_normalized(s) for s in devices[:PICKER_DEVICES]))
+        chosen = {d.sigfox_id: d for d in device_list().filter(sigfox_id__in=wanted)}
+        chosen_devices = [d for d in wanted if d in chosen]
+        page = list(device_search(search).exclude(sigfox_id__in=chosen_devices)[:PICKER_DEVICES + 1])
+        more_devices = len(page) > PICKER_DEVICES
+        page = page[:PICKER_DEVICES]
+        offered = [chosen[d] for d in chosen_devices] + page
+        if not chosen_devices:
+            chosen_devices = [d.sigfox_id for d in page]
+    keys = [
+        SeriesKey(sigfox_id, sensor, quantity)
+        for sigfox_id, sensor, quantity in SeriesEntry.objects.filter(device__sigfox_id__in=chosen_devices)
+        .order_by("device__sigfox_id", "sensor", "quantity")
+        .values_list("device__sigfox_id", "sensor", "quantity")
+    ]
     all_quantities = sorted({k.quantity for k in keys})
     chosen_quantities = [q for q in dict.fromkeys(quantities) if q in all_quantities]
     if not chosen_quantities:
         chosen_quantities = all_quantities
-    drawn = [k for k in keys if k.device_id in chosen_devices and k.quantity in chosen_quantities]
-    date_from = date_from if DATE.fullmatch(date_from) else ""
-    date_to = date_to if DATE.fullmatch(date_to) else ""
+    drawn = [k for k in keys if k.quantity in chosen_quantities]
+    date_from = chart_date(date_from)
+    date_to = chart_date(date_to, through=True)
+    if date_from and date_to and date_to < date_from:
+        date_to = ""  # an empty range: the chart shows from `from` on
     if range_name not in RANGES:
         range_name = "custom" if (date_from or date_to) else ""
     if not range_name:
@@ -748,7 +817,8 @@ def chart_choices(
         last = devices_last_seen(sigfox_ids=chosen_devices)
         range_name = "day" if last and last > now - RANGES["day"] else "all"
     return ChartChoices(
-        devices=offered, keys=keys, chosen_devices=chosen_devices, quantities=all_quantities,
+        devices=offered, more_devices=more_devices, device_search=search.strip()[:100], keys=keys,
+        chosen_devices=chosen_devices, quantities=all_quantities,
         chosen_quantities=chosen_quantities, series=drawn[:GRAPH_MAX_SERIES],
         more_series=max(0, len(drawn) - GRAPH_MAX_SERIES), range=range_name,
         date_from=date_from, date_to=date_to,

@@ -244,8 +244,10 @@ class PayloadHexField(OptionalMixin, serializers.Field):
         data = data.strip()
         if len(data) > 24:
             raise serializers.ValidationError("Must be at most 12 bytes (24 hex digits).")
-        if len(data) % 2 or (data and not HEX_ID.fullmatch(data)):
-            raise serializers.ValidationError("Must be an even number of hex digits.")
+        if data and not HEX_ID.fullmatch(data):
+            raise serializers.ValidationError("Must be hex digits (0-9, a-f).")
+        if len(data) % 2:
+            raise serializers.ValidationError("Must be an even number of hex digits (whole bytes).")
         return data.lower()
 
     def to_representation(self, value):
@@ -312,6 +314,13 @@ class CallbackSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def _within(what: str, value: float | None, limit: float) -> float | None:
+    """A coordinate on the earth: -limit to limit degrees, else a field error."""
+    if value is not None and not -limit <= value <= limit:
+        raise serializers.ValidationError(f"A {what} must be between -{limit} and {limit} degrees.")
+    return value
+
+
 def _printable_name(name: str) -> str:
     """A field name as it can be stored and shown, whatever it holds."""
     name = name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
@@ -352,6 +361,27 @@ class UplinkSerializer(CallbackSerializer):
     fixedLng = LooseFloatField(source="fixed_lng")
     duplicates = EmbeddedJSONField(kind=list)
     computedLocation = EmbeddedJSONField(source="computed_location", kind=dict, max_items=20)
+
+    def validate_lat(self, value):
+        return _within("latitude", value, 90)
+
+    def validate_lng(self, value):
+        return _within("longitude", value, 180)
+
+    def validate_fixedLat(self, value):
+        return _within("latitude", value, 90)
+
+    def validate_fixedLng(self, value):
+        return _within("longitude", value, 180)
+
+    def validate_computedLocation(self, value):
+        if value is not None:
+            for name, limit in (("lat", 90), ("lng", 180)):
+                if name in value:
+                    if isinstance(value[name], bool) or not isinstance(value[name], int | float):
+                        raise serializers.ValidationError(f"{name} must be a number.")
+                    _within("latitude" if name == "lat" else "longitude", value[name], limit)
+        return value
 
     # What identifies the frame: wrong or missing, the callback is refused.
     IDENTITY = frozenset({"device", "time"})

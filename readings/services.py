@@ -3,13 +3,15 @@
 import logging
 import math
 import operator
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import reduce
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
 
 from readings import fastpath, payload, sigfox
 from readings.models import (
@@ -21,10 +23,13 @@ from readings.models import (
     InfoCode,
     Message,
     MessageConflict,
+    Quantity,
     QuantitySetting,
     Reading,
     Reception,
+    Rejection,
     SequenceGap,
+    Series,
 )
 
 log = logging.getLogger(__name__)
@@ -88,9 +93,15 @@ class IngestResult:
     path: str = "orm"
 
 
-def device_type_touch(*, sigfox_id: str, now: datetime) -> DeviceType:
+def device_type_touch(*, sigfox_id: str, now: datetime) -> DeviceType | None:
+    """The device type with this id, registered if new; None when it is new and the
+    site has SIGFOX_MAX_DEVICE_TYPES types already (types come from callbacks)."""
     device_type = DeviceType.objects.filter(sigfox_id=sigfox_id).first()
     if device_type is None:
+        if DeviceType.objects.count() >= settings.SIGFOX_MAX_DEVICE_TYPES:
+            log_limited("device-types", "device type %s not registered: the site has %d already "
+                        "(SIGFOX_MAX_DEVICE_TYPES)", sigfox_id, settings.SIGFOX_MAX_DEVICE_TYPES)
+            return None
         try:
             with transaction.atomic():
                 return DeviceType.objects.create(sigfox_id=sigfox_id, first_seen=now)
@@ -215,7 +226,7 @@ def message_ingest(*, uplink: Uplink, now: datetime) -> IngestResult:
     if fastpath.applies(uplink):
         if fastpath.ingest(uplink, now=now, min_spacing_s=settings.SIGFOX_MIN_FRAME_SPACING_S):
             return IngestResult(created=True, path="fast")
-        # A copy of a stored frame: merged below.
+        # A copy of a stored frame, or a new series: below.
     return _message_ingest_orm(uplink=uplink, now=now)
 
 
@@ -232,6 +243,10 @@ def _message_ingest_orm(*, uplink: Uplink, now: datetime) -> IngestResult:
     downlink_data = device.downlink_pending() if uplink.ack else ""
     decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
     field_errors = dict(uplink.field_errors)
+    if uplink.device_type_id and getattr(device.device_type, "sigfox_id", None) != uplink.device_type_id:
+        field_errors["deviceTypeId"] = (
+            f"No new device type: the site has {settings.SIGFOX_MAX_DEVICE_TYPES} already "
+            "(SIGFOX_MAX_DEVICE_TYPES).")
     if decoded.error:
         field_errors["data"] = decoded.error
     message = Message.objects.create(
@@ -251,8 +266,13 @@ def _message_ingest_orm(*, uplink: Uplink, now: datetime) -> IngestResult:
         device_type=device.device_type if uplink.device_type_id else None,
         **{name: getattr(uplink, name) for name in MERGED_FIELDS if getattr(uplink, name) is not None},
     )
-    _readings_add(message, sent=uplink.values, sensor=uplink.sensor,
-                  decoded=decoded.numbers, device=device, now=now, merging=False)
+    added = _readings_add(message, sent=uplink.values, raw=uplink.values_raw, sensor=uplink.sensor,
+                          decoded=decoded.numbers, device=device, now=now, merging=False)
+    if any((uplink.sensor, q) not in added for q in uplink.values_raw):
+        # values_raw holds the raw values of the readings stored, for redecode to scale.
+        kept = {q: v for q, v in uplink.values_raw.items() if (uplink.sensor, q) in added}
+        message.values_raw = {uplink.sensor: kept} if kept else None
+        Message.objects.filter(pk=message.pk).update(values_raw=message.values_raw)
     _reception_add(message, uplink, now)
     if uplink.seq_number is not None:
         sequence_gaps_refresh(message=message)
@@ -265,15 +285,19 @@ def _message_ingest_orm(*, uplink: Uplink, now: datetime) -> IngestResult:
 
 
 def _readings_add(
-    message: Message, *, sent: dict[str, float], sensor: str, decoded: dict[str, float],
-    device: Device, now: datetime, merging: bool,
-) -> None:
+    message: Message, *, sent: dict[str, float], raw: dict, sensor: str,
+    decoded: dict[str, float], device: Device, now: datetime, merging: bool,
+) -> set[tuple[str, str]]:
     """Add the readings a copy of the frame carries that the frame does not have yet.
 
     Values the callback sent itself win over the same names decoded here.
     Decoded readings are kept under the message's own sensor (redecode
-    replaces them there). A reading already stored with another value keeps
-    its value, and the disagreement is recorded.
+    replaces them there). A reading already stored with another value (or,
+    for integers past 2^53, another exact value as sent), or a name the frame
+    holds as text, keeps what is stored, and the disagreement is recorded. A
+    value that its scale makes infinite, or past the series bounds, makes no
+    reading and is named in the message's field_errors. Returns the
+    (sensor, quantity) of the readings added.
     """
     scales = quantity_scales(device)
     wanted: dict[tuple[str, str], tuple[float, bool]] = {}
@@ -282,28 +306,177 @@ def _readings_add(
             wanted[(message.sensor, quantity)] = (scaled(value, scales.get(quantity)), True)
     for quantity, value in sent.items():
         wanted[(sensor, quantity)] = (scaled(value, scales.get(quantity)), False)
+    errors = {}
+    for key, (value, _) in list(wanted.items()):
+        if not math.isfinite(value):
+            errors[key[1]] = "Value × scale + offset is not a finite number: no reading."
+            del wanted[key]
+    if wanted:
+        admitted, refused = series_admit(device=device, keys=list(wanted), now=now)
+        wanted = {key: value for key, value in wanted.items() if key in admitted}
+        errors.update({q: reason for (_, q), reason in refused.items()})
+    if errors:
+        message.field_errors = {**(message.field_errors or {}), **errors}
+        Message.objects.filter(pk=message.pk).update(field_errors=message.field_errors)
     if not wanted:
-        return
+        return set()
     stored = {
         (s, q): v for s, q, v in
         Reading.objects.filter(message=message).values_list("sensor", "quantity", "value")
     } if merging else {}
+    stored_raw = (message.values_raw or {}).get(sensor, {}) if merging else {}
+    texts = (message.text_values or {}) if merging else {}
     new = []
     for (reading_sensor, quantity), (value, was_decoded) in wanted.items():
         kept = stored.get((reading_sensor, quantity))
-        if kept is None:
+        if kept is None and quantity in texts:
+            _conflict(message, device, quantity, reading_sensor, texts[quantity], value, now)
+        elif kept is None:
             new.append(Reading(message=message, device=device, sensor=reading_sensor,
                                quantity=quantity, value=value, time=message.time,
                                decoded=was_decoded))
         elif kept != value:
-            MessageConflict.objects.create(
-                message=message, variable=quantity, sensor=reading_sensor,
-                kept_value=repr(kept), other_value=repr(value), received_at=now,
-            )
-            log.warning("frame of %s at %s: %s (sensor %s) came again as %r; kept %r",
-                        device.sigfox_id, message.time.isoformat(), quantity, reading_sensor,
-                        value, kept)
+            _conflict(message, device, quantity, reading_sensor, kept, value, now)
+        elif (not was_decoded and quantity in stored_raw and quantity in raw
+              and stored_raw[quantity] != raw[quantity]):
+            # Equal as floats, not as sent: integers past 2^53.
+            _conflict(message, device, quantity, reading_sensor, stored_raw[quantity],
+                      raw[quantity], now)
     Reading.objects.bulk_create(new)
+    return {(r.sensor, r.quantity) for r in new}
+
+
+def _conflict(message: Message, device: Device, variable: str, sensor: str, kept, other,
+              now: datetime) -> None:
+    """Record that a copy of the frame disagreed with it (the stored value is kept)."""
+    kept_text, other_text = (v if isinstance(v, str) else repr(v) for v in (kept, other))
+    MessageConflict.objects.create(
+        message=message, variable=variable, sensor=sensor, kept_value=kept_text[:64],
+        other_value=other_text[:64], received_at=now,
+    )
+    log.warning("frame of %s at %s: %s (sensor %s) came again as %s; kept %s",
+                device.sigfox_id, message.time.isoformat(), variable, sensor or "-",
+                other_text[:64], kept_text[:64])
+
+
+def series_admit(
+    *, device: Device, keys: list[tuple[str, str]], now: datetime
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str], str]]:
+    """Which (sensor, quantity) series of the device may take readings: (admitted, {refused: why}).
+
+    A series already registered is admitted; a new one is registered while
+    the device has fewer than SIGFOX_MAX_SERIES_PER_DEVICE series and its
+    quantity name is known or the site has fewer than SIGFOX_MAX_QUANTITIES
+    names, in the order given. Refusals are counted on the device and
+    logged (at most once a minute per device). The device row must be
+    locked by the caller (services.device_upsert), so that two callbacks of
+    one device cannot both take its last free series; two devices can both
+    take the site's last quantity name, so that bound is approximate.
+    """
+    keys = list(dict.fromkeys(keys))
+    known = set(
+        Series.objects.filter(device=device, quantity__in={q for _, q in keys})
+        .values_list("sensor", "quantity")
+    )
+    missing = [key for key in keys if key not in known]
+    if not missing:
+        return set(keys), {}
+    admitted = {key for key in keys if key in known}
+    refused: dict[tuple[str, str], str] = {}
+    series_count = Series.objects.filter(device=device).count()
+    names = set(Quantity.objects.filter(name__in={q for _, q in missing}).values_list("name", flat=True))
+    names_count = None
+    new_series, new_names = [], []
+    max_series, max_names = settings.SIGFOX_MAX_SERIES_PER_DEVICE, settings.SIGFOX_MAX_QUANTITIES
+    for sensor, quantity in missing:
+        if series_count >= max_series:
+            refused[(sensor, quantity)] = (
+                f"No new series: the device has {max_series} already (SIGFOX_MAX_SERIES_PER_DEVICE).")
+            continue
+        if quantity not in names:
+            if names_count is None:
+                names_count = Quantity.objects.count()
+            if names_count >= max_names:
+                refused[(sensor, quantity)] = (
+                    f"No new quantity name: the site has {max_names} already (SIGFOX_MAX_QUANTITIES).")
+                continue
+            names.add(quantity)
+            names_count += 1
+            new_names.append(Quantity(name=quantity, created_at=now))
+        new_series.append(Series(device=device, sensor=sensor, quantity=quantity, created_at=now))
+        series_count += 1
+        admitted.add((sensor, quantity))
+    Quantity.objects.bulk_create(new_names, ignore_conflicts=True)
+    Series.objects.bulk_create(new_series, ignore_conflicts=True)
+    if refused:
+        Device.objects.filter(pk=device.pk).update(
+            series_refused=F("series_refused") + len(refused), series_refused_at=now
+        )
+        log_limited(
+            f"series-refused:{device.pk}",
+            "device %s: %d reading(s) not stored, past the series bounds: %s",
+            device.sigfox_id, len(refused), "; ".join(sorted(set(refused.values()))),
+        )
+    return admitted, refused
+
+
+_last_logged: dict[str, float] = {}
+
+
+def log_limited(key: str, message: str, *args, every_s: float = 60.0) -> None:
+    """A warning at most once every `every_s` seconds per key (per process), so
+    that a flood cannot fill the disk with one line per request."""
+    now_s = time.monotonic()
+    if now_s - _last_logged.get(key, -every_s) < every_s:
+        return
+    if len(_last_logged) > 10_000:
+        _last_logged.clear()
+    _last_logged[key] = now_s
+    log.warning(message, *args)
+
+
+# The newest rejections kept; older ones are deleted as new ones come.
+REJECTIONS_KEPT = 1000
+REJECTION_WINDOW_S = 60.0
+# Per process: (status, device or address) -> [start of its window, rejections suppressed].
+_rejection_windows: dict[tuple[int, str], list] = {}
+_rejections_written = 0
+
+
+def rejection_record(
+    *, status: int, reason: str, path: str, device_id: str = "", client_address: str = "",
+    now: datetime,
+) -> Rejection | None:
+    """Record and log a refused callback, at most once a minute per device (or
+    address) and status in each worker process; the rows recorded in between
+    count the ones left out (`repeated`). Never raises: a database that cannot
+    take the record leaves the log line only. Returns the row written, if any.
+    """
+    key = (status, device_id or client_address)
+    now_s = time.monotonic()
+    window = _rejection_windows.get(key)
+    if window is not None and now_s - window[0] < REJECTION_WINDOW_S:
+        window[1] += 1
+        return None
+    if len(_rejection_windows) > 10_000:
+        _rejection_windows.clear()
+    repeated = window[1] if window is not None else 0
+    _rejection_windows[key] = [now_s, 0]
+    log.warning("callback refused (%d) from %s%s: %s", status, client_address or "?",
+                f", device {device_id}" if device_id else "", reason)
+    global _rejections_written
+    try:
+        row = Rejection.objects.create(
+            time=now, status=status, device_id=device_id[:8], reason=reason[:300], path=path[:200],
+            client_address=client_address[:45], repeated=repeated,
+        )
+        _rejections_written += 1
+        if _rejections_written % 50 == 1:
+            Rejection.objects.filter(pk__lte=row.pk - REJECTIONS_KEPT).delete()
+        return row
+    except DatabaseError as exc:
+        log.warning("rejection not recorded: %s", exc)
+        return None
 
 
 def _message_merge(message: Message, *, uplink: Uplink, device: Device, now: datetime) -> IngestResult:
@@ -326,15 +499,23 @@ def _message_merge(message: Message, *, uplink: Uplink, device: Device, now: dat
         new = getattr(uplink, name)
         if new is not None and new != "" and getattr(message, name) in (None, ""):
             changes[name] = new
-    for name in ("text_values", "field_errors"):
-        incoming = getattr(uplink, name)
-        current = getattr(message, name) or {}
-        if any(key not in current for key in incoming):
-            changes[name] = {**incoming, **current}
-    raw_current = message.values_raw or {}
-    raw_sensor = raw_current.get(uplink.sensor, {})
-    if any(key not in raw_sensor for key in uplink.values_raw):
-        changes["values_raw"] = {**raw_current, uplink.sensor: {**uplink.values_raw, **raw_sensor}}
+    if uplink.ack and message.ack is False:
+        changes["ack"] = True  # one copy asked for a downlink: the device waited
+    current_errors = message.field_errors or {}
+    if any(key not in current_errors for key in uplink.field_errors):
+        changes["field_errors"] = {**uplink.field_errors, **current_errors}
+    texts = dict(message.text_values or {})
+    numbers = set(Reading.objects.filter(message=message).values_list("quantity", flat=True))
+    for name, text in uplink.text_values.items():
+        if name in texts:
+            if texts[name] != text:
+                _conflict(message, device, name, "", texts[name], text, now)
+        elif name in numbers:
+            _conflict(message, device, name, "", "a reading", text, now)
+        else:
+            texts[name] = text
+    if texts != (message.text_values or {}):
+        changes["text_values"] = texts
     decoded = Decoded({}, None)
     if uplink.data and not message.data:
         changes["data"] = uplink.data
@@ -357,8 +538,14 @@ def _message_merge(message: Message, *, uplink: Uplink, device: Device, now: dat
         setattr(message, name, value)
     if changes:
         Message.objects.filter(pk=message.pk).update(**changes)
-    _readings_add(message, sent=uplink.values, sensor=uplink.sensor, decoded=decoded.numbers,
-                  device=device, now=now, merging=True)
+    added = _readings_add(message, sent=uplink.values, raw=uplink.values_raw, sensor=uplink.sensor,
+                          decoded=decoded.numbers, device=device, now=now, merging=True)
+    raw_added = {q: v for q, v in uplink.values_raw.items() if (uplink.sensor, q) in added}
+    if raw_added:
+        # values_raw holds the raw values of the readings stored, for redecode to scale.
+        raw_current = message.values_raw or {}
+        values_raw = {**raw_current, uplink.sensor: {**raw_current.get(uplink.sensor, {}), **raw_added}}
+        Message.objects.filter(pk=message.pk).update(values_raw=values_raw)
     _reception_add(message, uplink, now)
     if "seq_number" in changes:
         sequence_gaps_refresh(message=message)
@@ -654,6 +841,10 @@ def messages_redecode(
                 if dry_run:
                     continue
                 if have != wanted:
+                    admitted, _ = series_admit(
+                        device=message.device, keys=[(message.sensor, q) for q in wanted], now=timezone.now()
+                    )
+                    wanted = {q: v for q, v in wanted.items() if (message.sensor, q) in admitted}
                     deleted += Reading.objects.filter(message=message, decoded=True).delete()[0]
                     Reading.objects.bulk_create(
                         Reading(message=message, device_id=message.device_id, sensor=message.sensor,

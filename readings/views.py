@@ -4,6 +4,7 @@ import logging
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
 from django.http import Http404, JsonResponse
@@ -16,10 +17,11 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from readings import selectors, services
+from readings import selectors, services, sigfox
 from readings.auth import CallbackTokenAuthentication
-from readings.limits import CallbackRateThrottle, FromAllowedNetwork
+from readings.limits import CallbackRateThrottle, FromAllowedNetwork, client_address
 from readings.parsers import CallbackFormParser, CallbackJSONParser, CallbackTextParser
+from readings.models import Rejection
 from readings.serializers import AcknowledgeSerializer, UplinkSerializer
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,11 @@ class CallbackView(APIView):
     throttle_classes = [CallbackRateThrottle]
     parser_classes = [CallbackJSONParser, CallbackFormParser, CallbackTextParser]
     http_method_names = ["get", "post", "put"]
+
+    def perform_content_negotiation(self, request, force=False):
+        # The answer is JSON whatever is asked: DRF reads ?format= as the name of
+        # a renderer and answers 404, which lost a GET callback with a "format" field.
+        return super().perform_content_negotiation(request, force=True)
 
     def post(self, request, **kwargs):
         if not request.content_type and request.META.get("CONTENT_LENGTH", "0") not in ("", "0"):
@@ -58,12 +65,55 @@ class CallbackView(APIView):
             query = urlencode([(k, v) for k, v in pairs if k != "token"])
         return self.handle_callback(request, request.query_params.dict(), query, **kwargs)
 
+    REJECTIONS = frozenset({400, 401, 403, 413, 429})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code in self.REJECTIONS:
+            services.rejection_record(
+                status=response.status_code, reason=_reason(response), path=request.path,
+                device_id=_readable_device_id(request), client_address=client_address(request),
+                now=timezone.now(),
+            )
+        return response
+
     def media_type(self, request) -> str:
         """The Content-Type without parameters, as stored with the message."""
         return (request.content_type or "").split(";")[0].strip()[:100]
 
     def handle_callback(self, request, data, body_raw: str, **kwargs):
         raise NotImplementedError
+
+
+def _reason(response) -> str:
+    """The error the client was answered, in one line."""
+    data = getattr(response, "data", None)
+    if isinstance(data, dict):
+        parts = []
+        for name, detail in data.items():
+            text = " ".join(str(d) for d in detail) if isinstance(detail, list) else str(detail)
+            parts.append(text if name in ("detail", "non_field_errors") else f"{name}: {text}")
+        return "; ".join(parts)
+    return str(data or response.status_code)
+
+
+def _readable_device_id(request) -> str:
+    """The device the refused callback names, when that can be read without
+    parsing anything more (a body is read only if a parser already did)."""
+    try:
+        candidates = [request.query_params.get("device")]
+    except (ValueError, SuspiciousOperation):  # a query string too large to read
+        candidates = []
+    data = getattr(request, "_full_data", None)
+    if isinstance(data, dict):
+        candidates.insert(0, data.get("device"))
+    for value in candidates:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            try:
+                return sigfox.normalize_device_id(str(value))
+            except ValueError:
+                continue
+    return ""
 
 
 class UplinkView(CallbackView):
@@ -144,6 +194,10 @@ def _chart_context(request, choices: selectors.ChartChoices, *, device=None) -> 
     }
     return {
         "choices": choices,
+        # A site with one device needs no picker; a search or a long list does.
+        "device_picker": device is None and (
+            len(choices.devices) > 1 or bool(choices.device_search) or choices.more_devices
+        ),
         "chart": chart,
         "ranges": [(name, label) for name, label in RANGE_LABELS.items()],
         # Tests speed the live update up; nobody needs it faster than twice a second.
@@ -165,6 +219,7 @@ def graph(request):
         range_name=request.GET.get("range", ""),
         date_from=request.GET.get("from", ""),
         date_to=request.GET.get("to", ""),
+        search=request.GET.get("q", ""),
         now=timezone.now(),
     )
     return render(request, "readings/graph.html", _chart_context(request, choices))
@@ -188,6 +243,9 @@ def device_page(request, sigfox_id: str):
     )
     context = _chart_context(request, choices, device=device)
     context["device"] = device
+    context["rejections"] = list(
+        Rejection.objects.filter(device_id=device.sigfox_id).order_by("-time")[:10]
+    )
     displays = selectors.quantity_displays(devices=[device])
     context["latest"] = [
         (reading, displays.of(device.pk, reading.quantity))

@@ -4,6 +4,7 @@ Every knob has a safe default for production except SECRET_KEY, which must be
 set whenever DEBUG is off. See .env.example for the full list.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -145,7 +146,30 @@ STORAGES = {
     },
 }
 
-LOGIN_URL = "admin:login"
+# Logins: the site's own pages (/accounts/login/, /accounts/logout/) for
+# readers and staff alike; only staff get into the admin. django-axes counts
+# failed logins per account and per client address (the one the callback
+# rules use, readings.limits.client_address) and, after LOGIN_FAILURE_LIMIT
+# of either, refuses logins for LOGIN_COOLOFF_MINUTES before any password is
+# hashed: a flood of wrong passwords costs a few queries each instead of a
+# PBKDF2 run on the workers that store callbacks.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "graph"
+INSTALLED_APPS += ["axes"]
+# Last, as axes asks: it turns a refused login into the lockout page.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "readings.limits.client_address"
+AXES_LOCKOUT_CALLABLE = "readings.limits.login_lockout_response"
+# A refused try during a lockout neither extends it nor writes a row: a flood
+# would otherwise rewrite one ever-growing row per try.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
 # Who may see the chart page: logged-in users only, unless this is set.
 PUBLIC_DASHBOARD = env.bool("PUBLIC_DASHBOARD", default=False)
@@ -164,6 +188,15 @@ SIGFOX_PAYLOAD_CONFIG = env.str("SIGFOX_PAYLOAD_CONFIG", default="")
 # repetitions takes about 6 s on air): a jump in seqNumber larger than the
 # time since the previous frame allows is a counter reset, not lost messages.
 SIGFOX_MIN_FRAME_SPACING_S = env.int("SIGFOX_MIN_FRAME_SPACING_S", default=20)
+
+# Bounds on what callbacks can make: every new field name of a callback (and
+# every new /data/<sensor> path) is a new series, which every chart and list
+# walks through. A callback past a bound is still stored (2xx, raw body
+# kept) but makes no new series; the refusal is counted on the device.
+SIGFOX_MAX_SERIES_PER_DEVICE = env.int("SIGFOX_MAX_SERIES_PER_DEVICE", default=100)
+SIGFOX_MAX_QUANTITIES = env.int("SIGFOX_MAX_QUANTITIES", default=500)
+# Device types register themselves from deviceTypeId: bounded the same way.
+SIGFOX_MAX_DEVICE_TYPES = env.int("SIGFOX_MAX_DEVICE_TYPES", default=1000)
 
 # Callbacks carry a few hundred bytes; anything much larger is not Sigfox.
 SIGFOX_MAX_BODY_BYTES = 64 * 1024
@@ -205,6 +238,11 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # Production hardening; `manage.py check --deploy` stays clean with DEBUG off.
 BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+# Proxies (comma-separated addresses or CIDRs) whose X-Forwarded-For is
+# believed: the client address is the right-most entry that is not one of
+# them. Empty (the default), or a request from any other peer: the socket's
+# address. BEHIND_TLS_PROXY alone trusts no X-Forwarded-For.
+SIGFOX_TRUSTED_PROXIES = env.list("SIGFOX_TRUSTED_PROXIES", default=[])
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -215,10 +253,28 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Load balancers and uptime checks probe over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
+# Every record goes through one handler that masks the callback token of a
+# ?token= query (sigfoxsite/redact.py; gunicorn's access log does the same,
+# gunicorn.conf.py). Django's own handlers for "django" (console when DEBUG)
+# and "django.server" (runserver's request lines) would write records
+# unmasked: their records go to the root handler instead.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "sigfoxsite.redact.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        # Failed logins and lockouts are warnings; axes' INFO lines add one per try.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -180,3 +180,12 @@ def test_it_points_downlink_help_to_the_firmware_layout(admin_client, message):
 @pytest.mark.parametrize("model", ["devicetype", "downlink", "acknowledge", "sequencegap"])
 def test_it_lists_the_protocol_models(admin_client, message, model):
     assert admin_client.get(f"/admin/readings/{model}/").status_code == 200
+
+
+def test_it_finds_a_device_by_the_start_of_its_id_padded_or_not(admin_client):
+    Device.objects.create(sigfox_id="4E2F1A", name="Kitchen")
+    Device.objects.create(sigfox_id="BF1327", name="Garden 4E")
+    for term, found in [("4e2f", {"4E2F1A"}), ("004E2F", {"4E2F1A"}), ("garden", {"BF1327"}),
+                        ("4E", {"4E2F1A", "BF1327"})]:
+        content = admin_client.get(f"/admin/readings/device/?q={term}").content.decode()
+        assert {d for d in ("4E2F1A", "BF1327") if f">{d}<" in content} == found, term

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from readings.models import Device, Message, Reading, SequenceGap
+from readings.models import Device, Message, Reading, SequenceGap, Series
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +40,8 @@ def store(device_id: str, points, *, sensor="1", quantity="temp", rssi=None, snr
                 time=time)
         for time, value in points
     )
+    Series.objects.get_or_create(device=device, sensor=sensor, quantity=quantity,
+                                 defaults={"created_at": received})
     times = [t for t, _ in points]
     if times:
         device.first_seen = min([t for t in [device.first_seen, *times] if t])
@@ -256,7 +258,8 @@ def test_it_rejects_a_range_that_ends_before_it_starts(admin_client, fleet):
 def test_it_rejects_a_bad_device_filter(admin_client, fleet):
     response = admin_client.get("/api/readings/?device=not-hex")
     assert response.status_code == 400
-    assert response.json() == {"device": ["Must be one name or several separated by commas."]}
+    assert response.json() == {
+        "device": ["Must be one name or several separated by commas (no spaces)."]}
 
 
 def test_it_answers_an_unknown_device_with_no_readings(admin_client, fleet):

@@ -373,3 +373,14 @@ def test_it_reads_what_the_backend_sends_in_its_default_encoding(client, content
     message = Message.objects.get()
     assert dict(message.readings.values_list("quantity", "value")) == {"temp": 21.0}
     assert message.text_values == {"str": "ABCDEF"}
+
+
+@pytest.mark.parametrize("query", ["format=3", "format=json", "format=csv"])
+def test_it_stores_a_get_callback_with_a_format_field(client, query):
+    """DRF reads ?format= as a renderer's name; here it is a callback variable."""
+    response = client.get(f"/data/1?device=1A2B3C&time=1700000000&temp=21&{query}",
+                          HTTP_ACCEPT="text/html")
+    assert response.status_code == 204, response.content
+    message = Message.objects.get()
+    assert "format" in {**(message.text_values or {}),
+                        **dict(message.readings.values_list("quantity", "value"))}

@@ -33,7 +33,7 @@ def some_readings(post_json):
 def test_it_redirects_anonymous_users_to_log_in(client):
     response = client.get("/graph")
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=/graph")
+    assert response["Location"].startswith("/accounts/login/?next=/graph")
 
 
 def test_it_is_public_with_public_dashboard(client, settings):
@@ -210,4 +210,29 @@ def test_it_asks_to_log_in_for_a_device_page(client, post_json):
     post_json('{"device":"1A2B3C","time":"1700000000","temp":21}')
     response = client.get("/devices/1A2B3C")
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=/devices/1A2B3C")
+    assert response["Location"].startswith("/accounts/login/?next=/devices/1A2B3C")
+
+
+def test_it_lists_a_page_of_devices_and_finds_the_others(admin_client, post_json, settings):
+    from readings import selectors
+
+    for n in range(selectors.PICKER_DEVICES + 5):
+        post_json(json.dumps({"device": f"{0x100 + n:X}", "time": "1700000000", "temp": n}))
+    content = admin_client.get("/graph").content.decode()
+    assert content.count('name="device"') == selectors.PICKER_DEVICES
+    assert 'id="more-devices"' in content
+    # The last devices are not listed, but a search finds them, padded or not.
+    found = admin_client.get("/graph?q=0000133").content.decode()
+    assert 'value="133"' in found and content.count('value="133"') == 0
+    assert 'id="more-devices"' not in found
+
+
+def test_it_builds_the_page_from_the_chosen_devices_only(admin_client, post_json,
+                                                         django_assert_max_num_queries):
+    for n in range(30):
+        post_json(json.dumps({"device": f"{0x200 + n:X}", "time": "1700000000",
+                              **{f"q{i}": i for i in range(20)}}))
+    with django_assert_max_num_queries(12):
+        response = admin_client.get("/graph?device=200")
+    data = chart_data(response)
+    assert {key["device"] for key in data["keys"]} == {"200"}

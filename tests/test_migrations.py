@@ -75,4 +75,6 @@ def test_it_merges_copies_of_a_frame_and_a_device_under_two_ids(old_apps):
     assert list(SequenceGap.objects.values_list("previous_seq_number", "seq_number", "missing")) == [
         (8, 12, 3)]
     assert "Run `manage.py redecode`" in DeviceType.objects.get(sigfox_id="ABC").payload_config_notice
+    # The values as sent, for redecode to scale and later copies to be compared with.
+    assert Message.objects.get(time=T0).values_raw == {"1": {"temp": 21.0, "hum": 40.0}}
     assert DeviceType.objects.get(sigfox_id="DEF").payload_config_notice == ""

@@ -121,3 +121,74 @@ def test_it_keeps_a_64_bit_integer_exactly(client, admin_client):
     assert readings()["counter"] == float(2**64)
     csv = b"".join(admin_client.get("/api/readings.csv").streaming_content).decode()
     assert "18446744073709551615" in csv
+
+
+def test_it_leaves_out_a_value_its_scale_would_make_infinite(client, admin_client):
+    from readings.models import QuantitySetting
+
+    device = Device.objects.create(sigfox_id="E1")
+    QuantitySetting.objects.create(device=device, quantity="cnt", scale=10)
+    post(client, {"device": "E1", "time": T0, "cnt": 1e308, "ok": 1})
+    message = Message.objects.get()
+    assert "cnt" in message.field_errors
+    assert readings() == {"ok": 1.0}
+    assert admin_client.get("/api/readings/").status_code == 200
+
+
+def test_it_refuses_a_scale_or_offset_past_its_bounds(admin_client):
+    Device.objects.create(sigfox_id="E1")
+    for field, value in [("scale", 1e308), ("scale", -2e6), ("offset", 1e13)]:
+        response = admin_client.post("/api/quantity-settings/", {"device": "E1", "quantity": "cnt",
+                                                                 field: value}, content_type="application/json")
+        assert response.status_code == 400, (field, value)
+        assert field in response.json()
+
+
+def test_it_keeps_only_what_it_stored_as_raw_values(client, settings):
+    settings.SIGFOX_MAX_SERIES_PER_DEVICE = 1
+    post(client, {"device": "1A2B3C", "time": T0, "temp": 21, "hum": 40})
+    assert Message.objects.get().values_raw == {"1": {"temp": 21}}
+    post(client, {"device": "1A2B3C", "time": T0, "temp": 29})
+    assert Message.objects.get().values_raw == {"1": {"temp": 21}}
+    assert readings() == {"temp": 21.0}
+
+
+def test_it_records_a_conflict_of_exact_integers_and_of_text(client):
+    post(client, {"device": "FF01", "time": T0, "big": 18446744073709551615, "str": "ABC"})
+    post(client, {"device": "FF01", "time": T0, "big": 18446744073709551614, "str": "ABD"})
+    post(client, {"device": "FF01", "time": T0, "str": 7})
+    conflicts = set(MessageConflict.objects.values_list("variable", "kept_value", "other_value"))
+    assert conflicts == {("big", "18446744073709551615", "18446744073709551614"),
+                         ("str", "ABC", "ABD"), ("str", "ABC", "7.0")}
+    message = Message.objects.get()
+    assert message.text_values == {"str": "ABC"}
+    assert set(readings()) == {"big"}
+
+
+def test_it_keeps_the_frame_of_a_json_integer_too_long_for_python(client):
+    body = f'{{"device":"DD01","time":{T0},"temp":{"9" * 5000},"hum":40}}'
+    for content_type in ("application/json", "application/x-www-form-urlencoded"):
+        response = client.post("/data/1", body, content_type=content_type)
+        assert response.status_code == 204
+    message = Message.objects.get()
+    assert "temp" in message.field_errors
+    assert readings() == {"hum": 40.0}
+
+
+def test_it_remembers_that_a_copy_asked_for_a_downlink(client):
+    Device.objects.create(sigfox_id="BF1327", downlink_data="0102030405060708")
+    post(client, {"device": "BF1327", "time": T0, "ack": False})
+    response = post(client, {"device": "BF1327", "time": T0, "ack": True})
+    assert response.status_code == 200
+    assert Message.objects.get().ack is True
+    assert Downlink.objects.count() == 1
+
+
+def test_it_finds_the_messages_of_a_padded_id_in_the_admin(client, admin_client):
+    post(client, {"device": "1A2B3C", "time": T0, "big": 18446744073709551615})
+    for url in ("/admin/readings/message/", "/admin/readings/reading/"):
+        content = admin_client.get(f"{url}?q=001a2b").content.decode()
+        assert "1A2B3C" in content, url
+    reading = Reading.objects.get()
+    page = admin_client.get(f"/admin/readings/reading/{reading.pk}/change/").content.decode()
+    assert "18446744073709551615" in page

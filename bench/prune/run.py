@@ -94,6 +94,11 @@ def load(url: str, *, devices: int, old: int, recent: int, now: int) -> str:
         db.execute("""INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, decoded)
                       SELECT id, device_id, '1', 'temp', round((15 + 10 * random())::numeric, 2), time, false
                       FROM readings_message ORDER BY id""")
+        # What ingest registers with a series' first reading.
+        db.execute("""INSERT INTO readings_series (device_id, sensor, quantity, created_at)
+                      SELECT id, '1', 'temp', now() FROM readings_device ON CONFLICT DO NOTHING""")
+        db.execute("""INSERT INTO readings_quantity (name, created_at) VALUES ('temp', now())
+                      ON CONFLICT DO NOTHING""")
         db.execute("VACUUM ANALYZE")
         return db.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]
 

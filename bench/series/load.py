@@ -88,6 +88,11 @@ def load(url: str, *, devices: int, readings: int, interval_s: int, full_year_de
                       m.time, false
                FROM readings_message m ORDER BY m.id"""
         )
+        # What ingest registers with a series' first reading.
+        db.execute("""INSERT INTO readings_series (device_id, sensor, quantity, created_at)
+                      SELECT id, '1', 'temp', now() FROM readings_device ON CONFLICT DO NOTHING""")
+        db.execute("""INSERT INTO readings_quantity (name, created_at) VALUES ('temp', now())
+                      ON CONFLICT DO NOTHING""")
         log(f"readings: {sum(counts):,} in {time.monotonic() - t:.1f} s")
         t = time.monotonic()
         cols, vals = _filler(db, "readings_sequencegap",

@@ -628,7 +628,7 @@
     state.from = form.elements.from.value;
     state.to = form.elements.to.value;
     const count = form.querySelector("#device-choices .count");
-    if (count && devices) count.textContent = "(" + devices.length + " of " + form.querySelectorAll('input[name="device"]').length + ")";
+    if (count && devices) count.textContent = "(" + devices.length + " chosen)";
     // The address keeps what is shown, for a reload or a bookmark.
     const query = new URLSearchParams(new FormData(form));
     if (state.range !== "custom") { query.delete("from"); query.delete("to"); }
@@ -643,6 +643,8 @@
 
   if (form) {
     form.addEventListener("change", function (event) {
+      // The server knows the series of the chosen devices only: ask it again.
+      if (event.target.name === "device") { form.submit(); return; }
       if ((event.target.name === "from" || event.target.name === "to") && event.target.value) {
         form.elements.range.value = "custom";
       }
