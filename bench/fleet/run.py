@@ -125,29 +125,6 @@ def fleet_counts(url: str) -> tuple[int, int] | None:
         return None
 
 
-def patch_schema(url: str) -> list[str]:
-    """Work around a schema the callbacks cannot write to, and say so.
-
-    In the working tree of 2026-11-29 (migration 0007, uncommitted),
-    readings_device.series_refused is NOT NULL with its default in Django
-    only, and readings/fastpath.py's INSERT … ON CONFLICT of the device does
-    not name it: every callback fails with a 500 (PostgreSQL checks NOT NULL
-    on the proposed row, before the conflict). A database default of 0, what
-    `db_default=0` would make, lets the callbacks be measured.
-    """
-    notes = []
-    with psycopg.connect(url, autocommit=True) as db:
-        rows = db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = 'readings_device' "
-            "AND column_name = 'series_refused' AND is_nullable = 'NO' AND column_default IS NULL"
-        ).fetchall()
-        for (column,) in rows:
-            db.execute(f"ALTER TABLE readings_device ALTER COLUMN {column} SET DEFAULT 0")
-            notes.append(f"readings_device.{column} had no database default: set to 0 here, or "
-                         "every callback is a 500 (readings/fastpath.py does not fill it)")
-    return notes
-
-
 def load_fleet(args, log) -> None:
     now_s = int(time.time())
     with psycopg.connect(args.database_url, autocommit=True) as db:
@@ -451,9 +428,6 @@ def main() -> int:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT,
                        env=env, check=True)
         load_fleet(args, log)
-    notes = patch_schema(args.database_url)
-    for note in notes:
-        log("NOTE: " + note)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT,
                    env=env, check=True)
     session = admin_session(args)
@@ -477,8 +451,6 @@ def main() -> int:
     print(f"\nbench/fleet {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {machine()}, PostgreSQL {postgres}")
     print(f"data: {counts[0]:,} devices, {counts[1]:,} series, {counts[2]:,} device types, "
           f"{counts[3]:,} messages, {counts[4]:,} readings; database {counts[5]}")
-    for note in notes:
-        print("NOTE: " + note)
     print(f"gunicorn: {args.workers} sync workers; pages one at a time on a new connection, "
           f"{args.warmups} warm-ups then {args.requests} timed (at most {args.page_budget:.0f} s each); "
           f"device with series {with_series}, without {without}", flush=True)
