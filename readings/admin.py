@@ -1,4 +1,3 @@
-import re
 from datetime import datetime
 
 from django import forms
@@ -94,16 +93,16 @@ class DeviceSearchMixin:
     """Search a list by its device's id, in the id's one spelling (004e2f1a finds
     4E2F1A) and by prefix, which an index answers; other text searches names."""
 
-    device_path = "device"  # how the listed model reaches its device
+    device_path = "device"  # how the listed model reaches its device ("" for Device itself)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if not term:
             return queryset, False
-        condition = Q(**{f"{self.device_path}__name__icontains": term})
-        if re.fullmatch(sigfox.DEVICE_ID_PATTERN, term):
-            prefix = term.lstrip("0").upper() or "0"
-            condition |= Q(**{f"{self.device_path}__sigfox_id__startswith": prefix})
+        path = f"{self.device_path}__" if self.device_path else ""
+        condition = Q(**{f"{path}name__icontains": term})
+        if (prefix := sigfox.device_id_prefix(term)) is not None:
+            condition |= Q(**{f"{path}sigfox_id__startswith": prefix})
         return queryset.filter(condition), False
 
 
@@ -161,7 +160,7 @@ class QuantitySettingInline(admin.TabularInline):
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(DeviceSearchMixin, admin.ModelAdmin):
     form = DeviceForm
     list_display = ["sigfox_id", "name", "device_type", "first_seen", "last_seen", "downlink_data",
                     "series_refused"]
@@ -177,6 +176,9 @@ class DeviceAdmin(admin.ModelAdmin):
     list_select_related = ["device_type"]
     search_fields = ["sigfox_id", "name"]
     search_help_text = "The start of an id (padded or not), or part of a name."
+    # An id by prefix, in its one spelling: an index range, not a scan of
+    # UPPER(sigfox_id) over every device.
+    device_path = ""
     fieldsets = [
         (None, {"fields": ["sigfox_id", "name", "device_type", "first_seen", "last_seen",
                            "series_refused", "series_refused_at"]}),
@@ -190,17 +192,6 @@ class DeviceAdmin(admin.ModelAdmin):
         fixed = ["first_seen", "last_seen", "downlink_delivered_at", "payload_config_notice",
                  "series_refused", "series_refused_at"]
         return fixed + (["sigfox_id"] if obj else [])
-
-    def get_search_results(self, request, queryset, search_term):
-        # An id by prefix, in its one spelling: an index range, not a scan of
-        # UPPER(sigfox_id) over every device.
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        condition = Q(name__icontains=term)
-        if re.fullmatch(sigfox.DEVICE_ID_PATTERN, term):
-            condition |= Q(sigfox_id__startswith=term.lstrip("0").upper() or "0")
-        return queryset.filter(condition), False
 
     def save_model(self, request, obj, form, change):
         # New downlink data has not been delivered, whatever the old data was.

@@ -759,12 +759,9 @@ def device_search(text: str) -> QuerySet[Device]:
     if not text:
         return devices
     condition = Q(name__icontains=text)
-    if HEX_PREFIX.fullmatch(text):
-        condition |= Q(sigfox_id__startswith=text.lstrip("0").upper() or "0")
+    if (prefix := sigfox.device_id_prefix(text)) is not None:
+        condition |= Q(sigfox_id__startswith=prefix)
     return devices.filter(condition)
-
-
-HEX_PREFIX = re.compile(r"[0-9A-Fa-f]{1,8}")
 
 
 def chart_choices(

@@ -33,6 +33,15 @@ def normalize_device_id(text: str) -> str:
     return text.lstrip("0").upper() or "0"
 
 
+def device_id_prefix(text: str) -> str | None:
+    """The start of a device id in the one spelling (normalize_device_id), for
+    a search by prefix ("004e2f" -> "4E2F"), or None when `text` is no hex prefix."""
+    text = text.strip() if isinstance(text, str) else ""
+    if not _DEVICE_ID.fullmatch(text):
+        return None
+    return normalize_device_id(text)
+
+
 def sequence_jump(previous_seq: int, seq: int) -> int:
     """How far the counter moved from one frame to the next (1 = none lost), modulo 4096.
 

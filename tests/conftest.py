@@ -124,14 +124,7 @@ def send_callback(client):
     import json
     from urllib.parse import urlencode
 
-    def as_text(value) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if value is None:
-            return "null"
-        if isinstance(value, list | dict):
-            return json.dumps(value)
-        return str(value)
+    from tests.fuzzing import as_text
 
     def as_json(variables: dict, quoted: bool) -> str:
         if not quoted:
