@@ -31,18 +31,24 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from readings import selectors
+from readings.selectors import devices, lists
+from readings.selectors.radio import radio_stats
+from readings.selectors.series import (
+    SERIES_DEFAULT_POINTS,
+    SERIES_MAX_POINTS,
+    SERIES_MIN_POINTS,
+    series_downsampled,
+)
 from readings.api_serializers import (
     DEVICE,
     DEVICE_TYPE,
     QUANTITY,
     SENSOR,
-    TIME_PATTERN,
     WHOLE_NUMBER,
     DeviceDetailSerializer,
     DeviceSerializer,
-    LinkParams,
-    LinkSerializer,
+    RadioStatsParams,
+    RadioStatsSerializer,
     MessageFilterParams,
     MessageSerializer,
     QuantitySettingFilterParams,
@@ -54,6 +60,7 @@ from readings.api_serializers import (
     list_pattern,
 )
 from readings.models import QuantitySetting
+from readings.times import TIME_PATTERN
 
 
 class ReadPermission(BasePermission):
@@ -173,11 +180,11 @@ QUANTITIES = OpenApiParameter(
     description="Quantity name (`temp`, `vbat_mv`), or several separated by commas.",
 )
 POINTS = OpenApiParameter(
-    "points", {"type": "integer", "minimum": selectors.SERIES_MIN_POINTS,
-               "maximum": selectors.SERIES_MAX_POINTS},
+    "points", {"type": "integer", "minimum": SERIES_MIN_POINTS,
+               "maximum": SERIES_MAX_POINTS},
     description=(
-        f"At most this many points ({selectors.SERIES_MIN_POINTS} to "
-        f"{selectors.SERIES_MAX_POINTS}; default {selectors.SERIES_DEFAULT_POINTS}, about a "
+        f"At most this many points ({SERIES_MIN_POINTS} to "
+        f"{SERIES_MAX_POINTS}; default {SERIES_DEFAULT_POINTS}, about a "
         "chart's width in pixels)."
     ),
 )
@@ -221,7 +228,7 @@ class DeviceListView(ReadAPIView, generics.ListAPIView):
     pagination_class = DeviceCursorPagination
 
     def get_queryset(self):
-        return selectors.device_list()
+        return devices.device_list()
 
 
 @extend_schema(tags=["devices"], summary="A device, with the newest reading of each series",
@@ -232,7 +239,7 @@ class DeviceDetailView(ReadAPIView, generics.RetrieveAPIView):
     serializer_class = DeviceDetailSerializer
 
     def get_object(self):
-        device = selectors.device_get(sigfox_id=self.kwargs["sigfox_id"])
+        device = devices.device_get(sigfox_id=self.kwargs["sigfox_id"])
         if device is None:
             raise NotFound("No such device.")
         return device
@@ -247,7 +254,7 @@ class ReadingListView(ReadAPIView, generics.ListAPIView):
 
     def get_queryset(self):
         filters = _params(ReadingFilterParams, self.request).filters()
-        return selectors.readings_filter(**filters).select_related("device")
+        return lists.readings_filter(**filters).select_related("device")
 
 
 @extend_schema(tags=["messages"], summary="Messages (uplinks as received), newest first",
@@ -259,7 +266,7 @@ class MessageListView(ReadAPIView, generics.ListAPIView):
 
     def get_queryset(self):
         filters = _params(MessageFilterParams, self.request).filters()
-        return selectors.messages_filter(**filters).select_related("device")
+        return lists.messages_filter(**filters).select_related("device")
 
 
 @extend_schema(
@@ -288,15 +295,15 @@ class MessageListView(ReadAPIView, generics.ListAPIView):
 class SeriesView(ReadAPIView):
     def get(self, request):
         params = _params(SeriesParams, request).validated_data
-        device = selectors.device_get(sigfox_id=params["device"])
+        device = devices.device_get(sigfox_id=params["device"])
         if device is None:
             raise NotFound("No such device.")
-        series = selectors.series_downsampled(
+        series = series_downsampled(
             device=device, quantity=params["quantity"], sensor=params.get("sensor"),
             since=params.get("since"), until=params.get("until"),
             max_points=params["points"], now=timezone.now(),
         )
-        return Response(series.as_dict(selectors.quantity_displays(devices=[device])))
+        return Response(SeriesSerializer(series).data)
 
 
 @extend_schema(
@@ -309,19 +316,22 @@ class SeriesView(ReadAPIView):
         "messages or losses are left out."
     ),
     parameters=[DEVICE_PATH, SINCE, UNTIL, POINTS],
-    responses=read_responses(LinkSerializer, not_found=NO_SUCH_DEVICE),
+    responses=read_responses(RadioStatsSerializer, not_found=NO_SUCH_DEVICE),
 )
-class LinkQualityView(ReadAPIView):
+class RadioStatsView(ReadAPIView):
+    """/api/devices/<id>/link/: our statistics of the device's radio link (not
+    Sigfox's linkQuality variable, which each message keeps)."""
+
     def get(self, request, sigfox_id):
-        params = _params(LinkParams, request).validated_data
-        device = selectors.device_get(sigfox_id=sigfox_id)
+        params = _params(RadioStatsParams, request).validated_data
+        device = devices.device_get(sigfox_id=sigfox_id)
         if device is None:
             raise NotFound("No such device.")
-        answer = selectors.link_quality(
+        stats = radio_stats(
             device=device, since=params.get("since"), until=params.get("until"),
             buckets=params["points"], now=timezone.now(),
         )
-        return Response(answer)
+        return Response(RadioStatsSerializer(stats).data)
 
 
 class _Echo:
@@ -360,7 +370,7 @@ class ReadingsCsvView(ReadAPIView):
 
         def lines():
             yield writer.writerow(["time", "device", "sensor", "quantity", "value", "unit"])
-            for row in selectors.readings_csv_rows(**params.filters()):
+            for row in lists.readings_csv_rows(**params.filters()):
                 yield writer.writerow(row)
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
@@ -440,7 +450,7 @@ class QuantitySettingListView(QuantitySettingWrites, ReadAPIView, generics.ListC
             return settings_
         params = _params(QuantitySettingFilterParams, self.request).validated_data
         if "device" in params:
-            settings_ = settings_.filter(device_id__in=selectors.device_pks(
+            settings_ = settings_.filter(device_id__in=devices.device_pks(
                 sigfox_ids=[params["device"]]))
         if "device_type" in params:
             settings_ = settings_.filter(device_type__sigfox_id=params["device_type"].upper())

@@ -1,60 +1,28 @@
 """Shapes of the read API: its query parameters (validated) and its answers."""
 
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from readings import selectors, sigfox
+from readings import sigfox, times
+from readings.times import iso_utc
+from readings.selectors.series import SERIES_DEFAULT_POINTS, SERIES_MAX_POINTS, SERIES_MIN_POINTS
+from readings.selectors.devices import device_latest_readings
+from readings.selectors.units import quantity_displays
 from readings.serializers import EXACT_FLOAT_LIMIT
 from readings.models import Device, DeviceType, Message, QuantitySetting, Reading
 
 # Query parameters are read with ASCII-only patterns and no trimming: Python's
 # \d and int() also take "٣" and " 12", which no client means and the OpenAPI
 # schema (readings/api.py, checked by tests/test_schema_fuzz.py) cannot say.
-EPOCH = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
-ISO_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]{1,6})?)?"
-    r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"
-)
-# A "+01:00" offset typed into a URL arrives as " 01:00".
-SPACED_OFFSET = re.compile(
-    r"(T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?) ([0-9]{2}(?::?[0-9]{2})?)$"
-)
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,100}")
-SENSOR = r"[A-Za-z0-9_.\-]{1,64}"
+SENSOR = sigfox.SENSOR_PATTERN
 DEVICE = sigfox.DEVICE_ID_PATTERN
-DEVICE_TYPE = r"[0-9A-Fa-f]{1,24}"
+DEVICE_TYPE = sigfox.DEVICE_TYPE_ID_PATTERN
 QUANTITY = r"[^,\x00]{1,64}"
 MAX_LIST_ITEMS = 100
-EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _time_pattern() -> str:
-    """The valid forms of a time parameter as one regular expression, for the schema.
-
-    Stricter than what TimeParamField takes (it names real calendar days only,
-    so that every string it matches is accepted): a generator drawing from it
-    never draws 2026-02-30.
-    """
-    year = r"(?!0000)[0-9]{4}"
-    month_day = (r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
-                 r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
-                 r"|02-(?:0[1-9]|1[0-9]|2[0-8]))")
-    leap_day = (r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])"
-                r"|(?:0[48]|[2468][048]|[13579][26])00)-02-29")
-    clock = r"(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
-    offset = r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
-    iso = rf"(?:{year}-{month_day}|{leap_day})(?:T{clock}{offset}?)?"
-    # Epoch seconds up to 11 digits (year 5138): all within range.
-    return rf"^(?:[0-9]{{1,11}}(?:\.[0-9]{{1,6}})?|{iso})$"
-
-
-TIME_PATTERN = _time_pattern()
 
 
 def list_pattern(item: str) -> str:
@@ -72,34 +40,15 @@ class TimeParamField(serializers.Field):
     }
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or len(data) > 40:
-            self.fail("invalid")
-        if EPOCH.fullmatch(data):
-            try:
-                return EPOCH_START + timedelta(seconds=float(data))
-            except OverflowError:
-                self.fail("range")
-        text = SPACED_OFFSET.sub(r"\1+\2", data)
-        if not ISO_TIME.fullmatch(text):
-            self.fail("invalid")
         try:
-            moment = parse_datetime(text)
-            if moment is None and (day := parse_date(text)) is not None:
-                moment = datetime.combine(day, time())
-        except ValueError:  # February 30th, hour 25, an offset of a day or more
-            self.fail("invalid")
-        if moment is None:
-            self.fail("invalid")
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment, timezone.get_default_timezone())
-        try:
-            # 0001-01-01T00:00+01:00 is still year 0 in UTC, which no datetime holds.
-            return moment.astimezone(UTC)
-        except OverflowError:
+            return times.parse_time(data)
+        except times.TimeOutOfRange:
             self.fail("range")
+        except ValueError:
+            self.fail("invalid")
 
     def to_representation(self, value):
-        return selectors.iso_utc(value)
+        return iso_utc(value)
 
 
 class WholeNumberParam(serializers.IntegerField):
@@ -187,21 +136,22 @@ class SeriesParams(RangeParams):
                                     trim_whitespace=False)
     quantity = serializers.CharField(max_length=64, trim_whitespace=False)
     points = WholeNumberParam(
-        required=False, default=selectors.SERIES_DEFAULT_POINTS,
-        min_value=selectors.SERIES_MIN_POINTS, max_value=selectors.SERIES_MAX_POINTS,
+        required=False, default=SERIES_DEFAULT_POINTS,
+        min_value=SERIES_MIN_POINTS, max_value=SERIES_MAX_POINTS,
     )
 
 
-class LinkParams(RangeParams):
+class RadioStatsParams(RangeParams):
     points = WholeNumberParam(
-        required=False, default=selectors.SERIES_DEFAULT_POINTS,
-        min_value=selectors.SERIES_MIN_POINTS, max_value=selectors.SERIES_MAX_POINTS,
+        required=False, default=SERIES_DEFAULT_POINTS,
+        min_value=SERIES_MIN_POINTS, max_value=SERIES_MAX_POINTS,
     )
 
 
-class UtcDateTimeField(serializers.DateTimeField):
-    def to_representation(self, value):
-        return selectors.iso_utc(value) if value else None
+def utc_time(**kwargs) -> serializers.DateTimeField:
+    """A time written in UTC, "2026-01-31T12:00:00Z" (microseconds only when there are
+    some): DRF's own field with UTC as its zone, whatever the site's TIME_ZONE."""
+    return serializers.DateTimeField(default_timezone=UTC, **kwargs)
 
 
 class DeviceSerializer(serializers.ModelSerializer):
@@ -210,8 +160,8 @@ class DeviceSerializer(serializers.ModelSerializer):
         slug_field="sigfox_id", read_only=True, allow_null=True,
         help_text="Sigfox id of the device type; null until a callback names one.",
     )
-    first_seen = UtcDateTimeField(allow_null=True, help_text="Time of the earliest message stored.")
-    last_seen = UtcDateTimeField(allow_null=True, help_text="Time of the latest message stored.")
+    first_seen = utc_time(allow_null=True, help_text="Time of the earliest message stored.")
+    last_seen = utc_time(allow_null=True, help_text="Time of the latest message stored.")
     url = serializers.HyperlinkedIdentityField(
         view_name="api-device", lookup_field="sigfox_id", lookup_url_kwarg="sigfox_id"
     )
@@ -232,7 +182,7 @@ class DisplaysListSerializer(serializers.ListSerializer):
 
     def to_representation(self, data):
         items = list(data.all() if hasattr(data, "all") else data)
-        self.displays = selectors.quantity_displays(device_pks={r.device_id for r in items})
+        self.displays = quantity_displays(device_pks={r.device_id for r in items})
         return super().to_representation(items)
 
 
@@ -240,12 +190,12 @@ class ReadingUnitMixin:
     def get_unit(self, reading) -> str:
         displays = getattr(self.parent, "displays", None)
         if displays is None:  # one reading on its own
-            displays = selectors.quantity_displays(device_pks=[reading.device_id])
+            displays = quantity_displays(device_pks=[reading.device_id])
         return displays.of(reading.device_id, reading.quantity).unit
 
 
 class LatestReadingSerializer(ReadingUnitMixin, serializers.ModelSerializer):
-    time = UtcDateTimeField()
+    time = utc_time()
     unit = serializers.SerializerMethodField(help_text=UNIT_HELP)
 
     class Meta:
@@ -264,12 +214,12 @@ class DeviceDetailSerializer(DeviceSerializer):
 
     @extend_schema_field(LatestReadingSerializer(many=True))
     def get_last_readings(self, device):
-        readings = selectors.device_latest_readings(device=device)
+        readings = device_latest_readings(device=device)
         return LatestReadingSerializer(readings, many=True).data
 
 
 class ReadingSerializer(ReadingUnitMixin, serializers.ModelSerializer):
-    time = UtcDateTimeField()
+    time = utc_time()
     device = serializers.CharField(source="device.sigfox_id")
     unit = serializers.SerializerMethodField(help_text=UNIT_HELP)
 
@@ -282,8 +232,8 @@ class ReadingSerializer(ReadingUnitMixin, serializers.ModelSerializer):
 
 
 class MessageSerializer(serializers.ModelSerializer):
-    time = UtcDateTimeField()
-    received_at = UtcDateTimeField()
+    time = utc_time()
+    received_at = utc_time()
     device = serializers.CharField(source="device.sigfox_id")
     exact_values = serializers.SerializerMethodField(
         help_text=(
@@ -331,6 +281,14 @@ class BucketSerializer(serializers.Serializer):
     last = serializers.FloatField()
 
 
+@extend_schema_field({"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2})
+class PointField(serializers.Field):
+    """(epoch ms, value) as [1700000000000, 21.5]: the time stays a whole number."""
+
+    def to_representation(self, value):
+        return [value[0], value[1]]
+
+
 class SeriesSerializer(serializers.Serializer):
     device = serializers.CharField()
     sensor = serializers.CharField(allow_null=True, help_text="null: every sensor of the device.")
@@ -340,8 +298,8 @@ class SeriesSerializer(serializers.Serializer):
         help_text="Device, sensor and the quantity's label (its setting's, else its name) "
         "with its unit."
     )
-    since = serializers.CharField(allow_null=True, help_text="Start of the range, ISO 8601 UTC.")
-    until = serializers.CharField(allow_null=True, help_text="End of the range (excluded).")
+    since = utc_time(allow_null=True, help_text="Start of the range, ISO 8601 UTC.")
+    until = utc_time(allow_null=True, help_text="End of the range (excluded).")
     max_points = serializers.IntegerField()
     count = serializers.IntegerField(help_text="Readings in the range.")
     method = serializers.ChoiceField(
@@ -349,13 +307,13 @@ class SeriesSerializer(serializers.Serializer):
         help_text="raw: every reading; m4: first, lowest, highest and last reading per bucket.",
     )
     points = serializers.ListField(
-        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        child=PointField(),
         help_text="[epoch ms, value] in time order, at most max_points: the line to draw.",
     )
     buckets = BucketSerializer(many=True, help_text="Per bucket of time (m4 only).")
 
 
-class LinkBucketSerializer(serializers.Serializer):
+class RadioBucketSerializer(serializers.Serializer):
     start = serializers.IntegerField(help_text="Epoch milliseconds.")
     end = serializers.IntegerField()
     messages = serializers.IntegerField(help_text="Messages received in the bucket.")
@@ -372,11 +330,11 @@ class LinkBucketSerializer(serializers.Serializer):
     )
 
 
-class LinkSerializer(serializers.Serializer):
+class RadioStatsSerializer(serializers.Serializer):
     device = serializers.CharField()
-    since = serializers.CharField(allow_null=True)
-    until = serializers.CharField()
-    buckets = LinkBucketSerializer(many=True)
+    since = utc_time(allow_null=True)
+    until = utc_time()
+    buckets = RadioBucketSerializer(many=True)
 
 
 # -- quantity settings -----------------------------------------------------------------
@@ -405,7 +363,7 @@ class DeviceTypeIdField(serializers.SlugRelatedField):
     }
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or not re.fullmatch(r"[0-9A-Fa-f]{1,24}", data.strip()):
+        if not isinstance(data, str) or not re.fullmatch(DEVICE_TYPE, data.strip()):
             self.fail("invalid")
         return super().to_internal_value(data.strip().upper())
 

@@ -323,7 +323,7 @@ class Rejection(models.Model):
     """A callback this server refused (400, 401, 403, 413, 429), for the operator to see:
     the Sigfox backend is the only client that sees the answer.
 
-    Bounded: services.rejection_record keeps the newest REJECTIONS_KEPT rows
+    Bounded: services.rejections.rejection_record keeps the newest REJECTIONS_KEPT rows
     and records at most one a minute per device (or address) and status, so
     that an unauthenticated flood cannot grow the database.
     """

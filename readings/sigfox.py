@@ -14,6 +14,28 @@ SEQ_MODULO = 4096
 DEVICE_ID_MAX_CHARS = 8
 DEVICE_ID_PATTERN = r"[0-9A-Fa-f]{1,8}"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+# The device type id the backend sends: up to 24 hex digits (12 bytes).
+DEVICE_TYPE_ID_MAX_CHARS = 24
+DEVICE_TYPE_ID_PATTERN = r"[0-9A-Fa-f]{1,24}"
+# The <sensor> of /data/<sensor>: the tutorial's "1", or any short name.
+SENSOR_MAX_CHARS = 64
+SENSOR_PATTERN = r"[A-Za-z0-9_.\-]{1,64}"
+# An uplink payload is 0 to 12 bytes, sent as hex (section 2).
+UPLINK_PAYLOAD_MAX_BYTES = 12
+# A downlink payload is exactly 8 bytes (section 4).
+DOWNLINK_PAYLOAD_BYTES = 8
+# {infoCode} of a DOWNLINK ACKNOWLEDGE callback (section 4): code -> name.
+INFO_CODES = {
+    0: "ACKED",
+    1: "NO_ANSWER",
+    2: "INVALID_PAYLOAD",
+    3: "OVERRUN_ERROR",
+    4: "NETWORK_ERROR",
+    5: "PENDING",
+    6: "NO_DOWNLINK_CONTRACT",
+    7: "TOO_MANY_REQUESTS",
+    8: "INVALID_CONFIGURATION",
+}
 # A frame with its repetitions takes about 6 s on air, and the backend never
 # stamps two frames of one device within the same second (section 5).
 DEFAULT_MIN_FRAME_SPACING_S = 20

@@ -1,15 +1,13 @@
-"""HTTP entry points: the Sigfox callback, the chart pages, the health check."""
+"""HTTP entry points of the core: the Sigfox callbacks, the health check, the 404 answer.
+
+The pages people read are the dashboard app's (dashboard/views.py)."""
 
 import logging
 from urllib.parse import parse_qsl, urlencode
 
-from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError, connection
-from django.http import Http404, JsonResponse
-from django.shortcuts import render
-from django.urls import reverse
+from django.http import JsonResponse
 from django.views.defaults import page_not_found
 from django.utils import timezone
 from rest_framework import status
@@ -17,11 +15,13 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from readings import selectors, services, sigfox
+from readings import sigfox
+from readings.services.downlinks import acknowledge_record
+from readings.services.ingest import UplinkCallback, message_ingest
+from readings.services.rejections import rejection_record
 from readings.auth import CallbackTokenAuthentication
 from readings.limits import CallbackRateThrottle, FromAllowedNetwork, client_address
 from readings.parsers import CallbackFormParser, CallbackJSONParser, CallbackTextParser
-from readings.models import Rejection
 from readings.serializers import AcknowledgeSerializer, UplinkSerializer
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class CallbackView(APIView):
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         if response.status_code in self.REJECTIONS:
-            services.rejection_record(
+            rejection_record(
                 status=response.status_code, reason=_reason(response), path=request.path,
                 device_id=_readable_device_id(request), client_address=client_address(request),
                 now=timezone.now(),
@@ -123,13 +123,13 @@ class UplinkView(CallbackView):
         now = timezone.now()
         serializer = UplinkSerializer(data=data, context={"now": now})
         serializer.is_valid(raise_exception=True)
-        uplink = services.Uplink(
+        uplink = UplinkCallback(
             **serializer.validated_data,
             sensor=sensor,
             body_raw=body_raw,
             content_type=self.media_type(request),
         )
-        result = services.message_ingest(uplink=uplink, now=now)
+        result = message_ingest(uplink=uplink, now=now)
         # The transaction has committed: a 2xx now means "stored".
         if result.downlink_data:
             # The key is the device id exactly as the backend sent it.
@@ -145,113 +145,8 @@ class AcknowledgeView(CallbackView):
         now = timezone.now()
         serializer = AcknowledgeSerializer(data=data, context={"now": now})
         serializer.is_valid(raise_exception=True)
-        services.acknowledge_record(**serializer.validated_data, body_raw=body_raw, now=now)
+        acknowledge_record(**serializer.validated_data, body_raw=body_raw, now=now)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# How often the chart pages ask for new readings.
-POLL_MS = 5000
-RANGE_LABELS = {
-    "hour": "Last hour",
-    "day": "Last day",
-    "week": "Last week",
-    "month": "Last month",
-    "year": "Last year",
-    "all": "All",
-    "custom": "From–to dates",
-}
-
-
-def _may_see_dashboard(request) -> bool:
-    return settings.PUBLIC_DASHBOARD or request.user.is_authenticated
-
-
-def _int_param(request, name: str, *, low: int, high: int) -> int | None:
-    try:
-        return min(high, max(low, int(request.GET[name])))
-    except (KeyError, ValueError):
-        return None
-
-
-def _chart_context(request, choices: selectors.ChartChoices, *, device=None) -> dict:
-    """The page's controls, and the JSON that graph.js draws from (json_script)."""
-    # Units and labels of every series offered, from the settings loaded once.
-    displays = selectors.quantity_displays(devices=choices.devices)
-    chart = {
-        "timeZone": settings.TIME_ZONE,
-        "urls": {
-            "series": reverse("api-series"),
-            "readings": reverse("api-readings"),
-            "csv": reverse("api-readings-csv"),
-            "link": reverse("api-device-link", args=[device.sigfox_id]) if device else None,
-        },
-        "range": choices.range,
-        "from": choices.date_from,
-        "to": choices.date_to,
-        "maxSeries": selectors.GRAPH_MAX_SERIES,
-        "series": [key.as_dict(displays) for key in choices.series],
-        "keys": [key.as_dict(displays) for key in choices.keys],
-    }
-    return {
-        "choices": choices,
-        # A site with one device needs no picker; a search or a long list does.
-        "device_picker": device is None and (
-            len(choices.devices) > 1 or bool(choices.device_search) or choices.more_devices
-        ),
-        "chart": chart,
-        "ranges": [(name, label) for name, label in RANGE_LABELS.items()],
-        # Tests speed the live update up; nobody needs it faster than twice a second.
-        "poll_ms": _int_param(request, "poll_ms", low=500, high=600_000) or POLL_MS,
-        "points": _int_param(request, "points", low=selectors.SERIES_MIN_POINTS,
-                             high=selectors.SERIES_MAX_POINTS),
-        "callback_url": request.build_absolute_uri("/data/1"),
-    }
-
-
-def graph(request):
-    """The chart page: chosen series of chosen devices over a range, drawn by
-    static/readings/graph.js from the read API."""
-    if not _may_see_dashboard(request):
-        return redirect_to_login(request.get_full_path())
-    choices = selectors.chart_choices(
-        devices=request.GET.getlist("device"),
-        quantities=request.GET.getlist("quantity"),
-        range_name=request.GET.get("range", ""),
-        date_from=request.GET.get("from", ""),
-        date_to=request.GET.get("to", ""),
-        search=request.GET.get("q", ""),
-        now=timezone.now(),
-    )
-    return render(request, "readings/graph.html", _chart_context(request, choices))
-
-
-def device_page(request, sigfox_id: str):
-    """One device: its series, its link quality (RSSI, SNR, lost messages), its latest values."""
-    if not _may_see_dashboard(request):
-        return redirect_to_login(request.get_full_path())
-    device = selectors.device_get(sigfox_id=sigfox_id)
-    if device is None:
-        raise Http404("No such device.")
-    choices = selectors.chart_choices(
-        devices=[device.sigfox_id],
-        quantities=request.GET.getlist("quantity"),
-        range_name=request.GET.get("range", ""),
-        date_from=request.GET.get("from", ""),
-        date_to=request.GET.get("to", ""),
-        device=device,
-        now=timezone.now(),
-    )
-    context = _chart_context(request, choices, device=device)
-    context["device"] = device
-    context["rejections"] = list(
-        Rejection.objects.filter(device_id=device.sigfox_id).order_by("-time")[:10]
-    )
-    displays = selectors.quantity_displays(devices=[device])
-    context["latest"] = [
-        (reading, displays.of(device.pk, reading.quantity))
-        for reading in selectors.device_latest_readings(device=device, keys=choices.keys)
-    ]
-    return render(request, "readings/device.html", context)
 
 
 def healthz(request):

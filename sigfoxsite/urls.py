@@ -12,6 +12,7 @@ urlpatterns = [
          name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("readings.urls")),
+    path("", include("dashboard.urls")),
 ]
 
 handler404 = "readings.views.not_found"

@@ -187,12 +187,12 @@ def test_it_counts_no_loss_for_messages_of_one_device_arriving_at_once(
     send_callback, monkeypatch
 ):
     # Force the interleaving the race needs: both requests get as far as the
-    # device, then the newer message commits first. device_type_touch runs
+    # device, then the newer message commits first. device_type_upsert runs
     # between the device read and its update, so both requests wait for each
     # other there (not for long: with a row lock, the second cannot get there).
-    from readings import services
+    from readings.services import devices as services
 
-    device_type_touch = services.device_type_touch
+    device_type_upsert = services.device_type_upsert
     both_read = threading.Barrier(2)
 
     def wait_for_the_other(*, sigfox_id, now):
@@ -202,14 +202,14 @@ def test_it_counts_no_loss_for_messages_of_one_device_arriving_at_once(
             pass
         if threading.current_thread().name == "older":
             threading.Event().wait(0.5)  # let the newer message commit first
-        return device_type_touch(sigfox_id=sigfox_id, now=now)
+        return device_type_upsert(sigfox_id=sigfox_id, now=now)
 
     def older_then_newer(index: int, *, device_id: str) -> dict:
         threading.current_thread().name = ("older", "newer")[index]
         return {"device": device_id, "time": T0 + 600 * (index + 1), "seqNumber": index + 1,
                 "deviceTypeId": "ABC", "temp": index}
 
-    monkeypatch.setattr(services, "device_type_touch", wait_for_the_other)
+    monkeypatch.setattr(services, "device_type_upsert", wait_for_the_other)
     DeviceType.objects.create(sigfox_id="ABC")
     for round_ in range(ROUNDS):
         device_id = f"BC{round_}"
@@ -229,9 +229,9 @@ def test_it_counts_no_loss_for_messages_of_one_device_arriving_at_once(
 def test_it_counts_no_loss_for_plain_uplinks_of_one_device_arriving_at_once(
     send_callback, monkeypatch
 ):
-    # Plain uplinks take the fast path (readings.fastpath): its device row
+    # Plain uplinks take the fast path (readings.services.fastpath): its device row
     # lock must order them as the ORM path's does.
-    from readings import fastpath
+    from readings.services import fastpath
 
     ran = []
     ingest = fastpath.ingest

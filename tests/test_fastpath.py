@@ -1,4 +1,4 @@
-"""readings.fastpath writes exactly the rows the ORM path (services) writes.
+"""readings.services.fastpath writes exactly the rows the ORM path (services) writes.
 
 The same generated sequences of callbacks (retries, copies through other
 sensor paths, late and out-of-order arrivals, counter wraps and resets,
@@ -8,7 +8,7 @@ uplinks on PostgreSQL, and once through the ORM path alone; every row of
 every table ingest writes must be the same.
 """
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from readings import services
+from readings.services import ingest as services
 from readings.models import (
     Device,
     DeviceType,
@@ -63,7 +63,7 @@ callbacks = st.lists(
 )
 
 
-def as_uplink(event: dict) -> services.Uplink:
+def as_uplink(event: dict) -> services.UplinkCallback:
     body = {"device": event["device"], "time": T0 + 600 * event["slot"]}
     for name in ("seqNumber", "temp", "hum", "lqi"):
         if event[name] is not None:
@@ -76,7 +76,7 @@ def as_uplink(event: dict) -> services.Uplink:
         body["rssi"] = "loud"
     serializer = UplinkSerializer(data=body, context={"now": NOW})
     serializer.is_valid(raise_exception=True)
-    return services.Uplink(**serializer.validated_data, sensor=event["sensor"],
+    return services.UplinkCallback(**serializer.validated_data, sensor=event["sensor"],
                            body_raw=repr(body), content_type="application/json")
 
 

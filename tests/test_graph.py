@@ -214,7 +214,7 @@ def test_it_asks_to_log_in_for_a_device_page(client, post_json):
 
 
 def test_it_lists_a_page_of_devices_and_finds_the_others(admin_client, post_json, settings):
-    from readings import selectors
+    from dashboard import selectors
 
     for n in range(selectors.PICKER_DEVICES + 5):
         post_json(json.dumps({"device": f"{0x100 + n:X}", "time": "1700000000", "temp": n}))

@@ -58,7 +58,7 @@ def test_it_shows_the_login_page_in_the_sites_layout(client):
     response = client.get("/accounts/login/?next=/graph")
     content = response.content.decode()
     assert response.status_code == 200
-    assert 'class="site-header"' in content and "/static/readings/site." in content
+    assert 'class="site-header"' in content and "/static/dashboard/site." in content
     assert 'name="password"' in content
     assert 'name="next" value="/graph"' in content
 

@@ -8,14 +8,14 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from readings.models import Message, Reading
-from readings.services import Uplink, message_ingest
+from readings.services.ingest import UplinkCallback, message_ingest
 
 pytestmark = pytest.mark.django_db
 
 
 def ingest(device="1A2B3C", *, days_ago: float, sensor="1", now=None, **values):
     now = now or timezone.now()
-    uplink = Uplink(
+    uplink = UplinkCallback(
         device_id=device,
         time=(now - timedelta(days=days_ago)).replace(microsecond=0),
         sensor=sensor,
@@ -99,7 +99,7 @@ def test_it_keeps_a_message_that_still_has_readings():
 def test_it_leaves_messages_that_never_had_readings():
     ingest(days_ago=40)
     now = timezone.now()
-    message_ingest(uplink=Uplink(device_id="1A2B3C", time=now - timedelta(days=41), sensor="1"), now=now)
+    message_ingest(uplink=UplinkCallback(device_id="1A2B3C", time=now - timedelta(days=41), sensor="1"), now=now)
     prune("--older-than", "30")
     assert Message.objects.count() == 1 and not Reading.objects.exists()
 

@@ -104,7 +104,7 @@ def test_since_is_utc_without_a_zone():
 
 def test_it_shows_the_upgrade_notice_on_the_device_page_until_redecode(client, settings):
     from readings.models import Device
-    from readings.services import messages_redecode
+    from readings.services.maintenance import messages_redecode
 
     settings.PUBLIC_DASHBOARD = True
     Device.objects.create(sigfox_id="1A2B3C", payload_config="a::uint:4:big-endian:7 b::uint:4",

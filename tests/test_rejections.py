@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from readings import services
+from readings.services import rejections as services
 from readings.models import Device, Message, Rejection
 
 pytestmark = pytest.mark.django_db

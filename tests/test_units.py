@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
-from readings import selectors
+from readings.selectors import units as selectors
 from readings.models import Device, DeviceType, Message, QuantitySetting, Reading
 from tests.test_api import minutes, store
 from tests.test_graph import chart_data

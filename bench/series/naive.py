@@ -6,7 +6,9 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from readings import selectors
+from readings.selectors.devices import device_get
+from readings.selectors.units import quantity_unit, series_label
+from readings.times import iso_utc
 from readings.api import ReadAPIView, _params
 from readings.api_serializers import SeriesParams
 from readings.models import Reading
@@ -15,7 +17,7 @@ from readings.models import Reading
 class NaiveSeriesView(ReadAPIView):
     def get(self, request):
         params = _params(SeriesParams, request).validated_data
-        device = selectors.device_get(sigfox_id=params["device"])
+        device = device_get(sigfox_id=params["device"])
         if device is None:
             raise NotFound("No such device.")
         rows = Reading.objects.filter(device=device, quantity=params["quantity"])
@@ -28,9 +30,9 @@ class NaiveSeriesView(ReadAPIView):
         points = [[int(time.timestamp() * 1000), value] for time, value in rows]
         return Response({
             "device": device.sigfox_id, "sensor": params.get("sensor"), "quantity": params["quantity"],
-            "unit": selectors.quantity_unit(params["quantity"]),
-            "label": selectors.series_label(device.sigfox_id, params.get("sensor"), params["quantity"]),
-            "since": selectors.iso_utc(since) if since else None, "until": selectors.iso_utc(until),
+            "unit": quantity_unit(params["quantity"]),
+            "label": series_label(device.sigfox_id, params.get("sensor"), params["quantity"]),
+            "since": iso_utc(since) if since else None, "until": iso_utc(until),
             "max_points": len(points), "count": len(points), "method": "raw", "points": points,
             "buckets": [],
         })

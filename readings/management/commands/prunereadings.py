@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from readings.management.options import existing_device_id
-from readings.services import readings_prune
+from readings.services.maintenance import readings_prune
 
 
 def positive_int(text: str) -> int:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 from django.core.management.base import BaseCommand, CommandError
 
 from readings.management.options import existing_device_id
-from readings.services import messages_redecode
+from readings.services.maintenance import messages_redecode
 
 
 def parse_since(text: str) -> datetime:

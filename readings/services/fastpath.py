@@ -1,4 +1,5 @@
-"""The common uplink on PostgreSQL in one round trip: the mirror of services.message_ingest.
+"""The common uplink on PostgreSQL in one round trip: the mirror of
+services.ingest.message_ingest, beside it.
 
 Most callbacks are plain new uplinks of a known device: values, maybe a
 sequence number and radio metadata, nothing to decode and no downlink to
@@ -6,12 +7,12 @@ answer. Through the ORM such a callback costs about ten round trips to the
 database; here it is one:
 
 - without a seqNumber, one statement committed on its own: register the
-  device or widen its first/last seen (as services.device_upsert does),
+  device or widen its first/last seen (as services.devices.device_upsert does),
   insert the frame unless it is stored already, and its readings (with the
-  device's or its type's quantity scale, as services.scaled);
+  device's or its type's quantity scale, as services.decoding.scaled);
 - with a seqNumber, the sequence records around the frame must be worked
   out from the messages just before and after it in time (as
-  services.sequence_gaps_refresh does), and a statement cannot see what
+  services.sequences.sequence_gaps_refresh does), and a statement cannot see what
   another callback of the same device committed after the statement
   began. So the device upsert, which locks the device's row as the ORM
   path's SELECT FOR UPDATE does, runs first, and the frame, its readings
@@ -23,7 +24,7 @@ database; here it is one:
 Anything else (raw data to decode, a device type, a base station, a BIDIR
 request, a copy of a stored frame to merge, a database other than
 PostgreSQL, a caller already inside a transaction) goes through the ORM
-path in services, which stays the reference for behaviour. Every change to
+path in services.ingest, which stays the reference for behaviour. Every change to
 ingest lands in both: tests/test_fastpath.py applies generated sequences of
 callbacks through each path and compares every row they write.
 """
@@ -34,6 +35,7 @@ import psycopg
 from django.db import connection
 
 from readings.models import DownlinkMode
+from readings.sigfox import SEQ_MODULO
 
 DEVICE_SQL = """
 INSERT INTO readings_device (
@@ -122,7 +124,7 @@ WITH dev AS (
     -- Each pair (a, b) of consecutive messages around this one, measured as
     -- sigfox.sequence_jump and sigfox.is_counter_reset measure it.
     SELECT p.*, j.jump,
-           (j.jump >= 4096 OR (j.jump > 1 AND j.jump * %(spacing)s::float8
+           (j.jump >= {SEQ_MODULO} OR (j.jump > 1 AND j.jump * %(spacing)s::float8
                                > EXTRACT(EPOCH FROM (p.b_time - p.a_time))::float8)) AS reset
     FROM (
         SELECT msg.device_id, msg.id AS b_id, {_TIME} AS b_time, {_SEQ} AS b_seq,
@@ -132,7 +134,7 @@ WITH dev AS (
         SELECT msg.device_id, n.id, n.time, n.seq_number, {_TIME}, {_SEQ}
         FROM msg, neighbour n WHERE n.side = 'after'
     ) p
-    CROSS JOIN LATERAL (SELECT ((p.b_seq - p.a_seq - 1) %% 4096 + 4096) %% 4096 + 1 AS jump) j
+    CROSS JOIN LATERAL (SELECT ((p.b_seq - p.a_seq - 1) %% {SEQ_MODULO} + {SEQ_MODULO}) %% {SEQ_MODULO} + 1 AS jump) j
 ), gaps AS (
     INSERT INTO readings_sequencegap (
         device_id, message_id, previous_seq_number, seq_number, missing, reset, time
@@ -160,7 +162,7 @@ def applies(uplink) -> bool:
         and not uplink.station
         and not uplink.ack
         # Scaled in SQL, a huge value would overflow float8 with an error; the
-        # ORM path leaves such a reading out instead (services._readings_add).
+        # ORM path leaves such a reading out instead (services.ingest._readings_add).
         and all(abs(value) < MAX_FAST_VALUE for value in uplink.values.values())
     )
 

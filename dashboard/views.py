@@ -1,0 +1,136 @@
+"""The pages people read: the chart of chosen series, and one device's page.
+
+Both are drawn in the browser by static/dashboard/graph.js from the read API
+(readings/api.py); the page gives it its configuration as JSON (json_script).
+"""
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from dashboard.selectors import GRAPH_MAX_SERIES, ChartChoices, chart_choices
+from readings.models import Rejection
+from readings.selectors.devices import device_get, device_latest_readings
+from readings.selectors.series import SERIES_MAX_POINTS, SERIES_MIN_POINTS, SeriesKey
+from readings.selectors.units import QuantityDisplays, quantity_displays, series_label
+
+# How often the chart pages ask for new readings.
+POLL_MS = 5000
+RANGE_LABELS = {
+    "hour": "Last hour",
+    "day": "Last day",
+    "week": "Last week",
+    "month": "Last month",
+    "year": "Last year",
+    "all": "All",
+    "custom": "From–to dates",
+}
+
+
+def _may_see_dashboard(request) -> bool:
+    return settings.PUBLIC_DASHBOARD or request.user.is_authenticated
+
+
+def _int_param(request, name: str, *, low: int, high: int) -> int | None:
+    try:
+        return min(high, max(low, int(request.GET[name])))
+    except (KeyError, ValueError):
+        return None
+
+
+def series_config(key: SeriesKey, displays: QuantityDisplays) -> dict:
+    """A series as graph.js knows it: ids, unit and label."""
+    shown = displays.of(key.device_id, key.quantity)
+    return {
+        "device": key.device_id,
+        "sensor": key.sensor,
+        "quantity": key.quantity,
+        "unit": shown.unit,
+        "label": series_label(key.device_id, key.sensor, key.quantity, shown),
+    }
+
+
+def _chart_context(request, choices: ChartChoices, *, device=None) -> dict:
+    """The page's controls, and the JSON that graph.js draws from (json_script)."""
+    # Units and labels of every series offered, from the settings loaded once.
+    displays = quantity_displays(devices=choices.devices)
+    chart = {
+        "timeZone": settings.TIME_ZONE,
+        "urls": {
+            "series": reverse("api-series"),
+            "readings": reverse("api-readings"),
+            "csv": reverse("api-readings-csv"),
+            "link": reverse("api-device-link", args=[device.sigfox_id]) if device else None,
+        },
+        "range": choices.range,
+        "from": choices.date_from,
+        "to": choices.date_to,
+        "maxSeries": GRAPH_MAX_SERIES,
+        "series": [series_config(key, displays) for key in choices.series],
+        "keys": [series_config(key, displays) for key in choices.keys],
+    }
+    return {
+        "choices": choices,
+        # A site with one device needs no picker; a search or a long list does.
+        "device_picker": device is None and (
+            len(choices.devices) > 1 or bool(choices.device_search) or choices.more_devices
+        ),
+        "chart": chart,
+        "ranges": [(name, label) for name, label in RANGE_LABELS.items()],
+        # Tests speed the live update up; nobody needs it faster than twice a second.
+        "poll_ms": _int_param(request, "poll_ms", low=500, high=600_000) or POLL_MS,
+        "points": _int_param(request, "points", low=SERIES_MIN_POINTS,
+                             high=SERIES_MAX_POINTS),
+        "callback_url": request.build_absolute_uri("/data/1"),
+    }
+
+
+def graph(request):
+    """The chart page: chosen series of chosen devices over a range, drawn by
+    static/dashboard/graph.js from the read API."""
+    if not _may_see_dashboard(request):
+        return redirect_to_login(request.get_full_path())
+    choices = chart_choices(
+        devices=request.GET.getlist("device"),
+        quantities=request.GET.getlist("quantity"),
+        range_name=request.GET.get("range", ""),
+        date_from=request.GET.get("from", ""),
+        date_to=request.GET.get("to", ""),
+        search=request.GET.get("q", ""),
+        now=timezone.now(),
+    )
+    return render(request, "dashboard/graph.html", _chart_context(request, choices))
+
+
+def device_page(request, sigfox_id: str):
+    """One device: its series, its link quality (RSSI, SNR, lost messages), its latest values."""
+    if not _may_see_dashboard(request):
+        return redirect_to_login(request.get_full_path())
+    device = device_get(sigfox_id=sigfox_id)
+    if device is None:
+        raise Http404("No such device.")
+    choices = chart_choices(
+        devices=[device.sigfox_id],
+        quantities=request.GET.getlist("quantity"),
+        range_name=request.GET.get("range", ""),
+        date_from=request.GET.get("from", ""),
+        date_to=request.GET.get("to", ""),
+        device=device,
+        now=timezone.now(),
+    )
+    context = _chart_context(request, choices, device=device)
+    context["device"] = device
+    context["rejections"] = list(
+        Rejection.objects.filter(device_id=device.sigfox_id).order_by("-time")[:10]
+    )
+    displays = quantity_displays(devices=[device])
+    context["latest"] = [
+        (reading, displays.of(device.pk, reading.quantity))
+        for reading in device_latest_readings(device=device, keys=choices.keys)
+    ]
+    return render(request, "dashboard/device.html", context)
+
+

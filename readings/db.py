@@ -1,0 +1,87 @@
+"""What differs between the databases the project runs on, in one place, and
+the time-bucket arithmetic that the series and radio statistics share.
+
+PostgreSQL is the production database; SQLite serves a first try and the
+quick test tier. Every `connection.vendor` test of the project lives here.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connections
+
+
+def is_postgresql(using: str = "default") -> bool:
+    return connections[using].vendor == "postgresql"
+
+
+def epoch_s_sql(column: str) -> str:
+    """SQL for the float Unix epoch seconds of a datetime column."""
+    if is_postgresql():
+        # date_part is float8; EXTRACT is numeric since PostgreSQL 14, and slower.
+        return f"date_part('epoch', {column})"
+    # SQLite keeps datetimes as text in UTC, "2026-01-31 12:00:00[.ffffff]": whole
+    # seconds from strftime, exact (julianday's float would blur bucket edges),
+    # plus the fraction after the 19th character.
+    return f"(CAST(strftime('%%s', {column}) AS REAL) + CAST(substr({column}, 20) AS REAL))"
+
+
+def estimated_rows(table: str, using: str = "default") -> int | None:
+    """The planner's row estimate of a table (free, roughly right), or None where
+    the database keeps none (SQLite)."""
+    if not is_postgresql(using):
+        return None
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [table])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def ms(epoch_s: float) -> int:
+    """Epoch seconds as whole epoch milliseconds, as the API and the charts use them."""
+    return int(round(epoch_s * 1000))
+
+
+@dataclass(frozen=True)
+class TimeBuckets:
+    """[since, until) cut into `count` buckets of equal time, numbered from 0.
+
+    A row's bucket is floor((epoch - start) * count / span), clamped to the
+    last bucket; the same arithmetic gives each bucket's edges.
+    """
+
+    since: datetime
+    until: datetime
+    count: int
+
+    @property
+    def start_s(self) -> float:
+        return self.since.timestamp()
+
+    @property
+    def span_s(self) -> float:
+        return (self.until - self.since).total_seconds()
+
+    def edges_ms(self, index: int) -> tuple[int, int]:
+        """Start and end (excluded) of bucket `index`, epoch milliseconds."""
+        start_s, span_s = self.start_s, self.span_s
+        return (ms(start_s + span_s * index / self.count),
+                ms(start_s + span_s * (index + 1) / self.count))
+
+    def index_sql(self, epoch: str) -> tuple[str, list]:
+        """SQL for the bucket index of an epoch-seconds expression, and its parameters."""
+        params = [self.start_s, self.count, self.span_s, self.count - 1]
+        if is_postgresql():
+            return f"LEAST(FLOOR(({epoch} - %s) * %s / %s)::integer, %s)", params
+        # epoch >= start, so truncation is the floor.
+        return f"MIN(CAST(({epoch} - %s) * %s / %s AS INTEGER), %s)", params
+
+    def aggregate(self, template: str, rows, columns: str) -> tuple[str, list]:
+        """`template` (SQL with {bucket} and {timed}) over `rows` (a queryset whose
+        first column is the time): {timed} is a subquery of `e` (epoch seconds)
+        and `columns`, {bucket} the bucket index of `e`."""
+        rows_sql, rows_params = rows.query.sql_with_params()
+        bucket, bucket_params = self.index_sql("e")
+        epoch = epoch_s_sql('"time"')
+        timed = f"SELECT {epoch} AS e, {columns} FROM ({rows_sql}) AS series_rows"
+        return template.format(bucket=bucket, timed=timed), [*bucket_params, *rows_params]

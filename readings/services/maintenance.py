@@ -1,0 +1,226 @@
+"""Keeping the data in shape: pruning old readings, decoding stored payloads again."""
+
+import logging
+import operator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import reduce
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from readings.models import (
+    Device,
+    DeviceType,
+    Message,
+    Reading,
+)
+from readings.services.decoding import payload_config_for, payload_decode, quantity_scales, scaled
+from readings.services.devices import series_admit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    readings: int
+    messages: int
+
+
+def _prune_condition(
+    *, device_id: int, sensor: str, quantities: list[str], cutoff: datetime | None, keep_last: int | None
+) -> Q | None:
+    """The readings of one device/sensor to delete, as one filter (None: nothing to delete).
+
+    A reading goes when it is older than the cutoff and, with keep_last, is
+    not among the keep_last newest of its series: both options only protect.
+    """
+    per_quantity = []
+    for quantity in quantities:
+        condition = Q(quantity=quantity)
+        if cutoff is not None:
+            condition &= Q(time__lt=cutoff)
+        if keep_last is not None:
+            newest = (
+                Reading.objects.filter(device_id=device_id, sensor=sensor, quantity=quantity)
+                .order_by("-time", "-pk")
+                .values_list("time", "pk")[keep_last - 1 : keep_last]
+            )
+            boundary = newest.first()
+            if boundary is None:
+                continue  # the series holds no more than keep_last readings
+            time, pk = boundary
+            condition &= Q(time__lt=time) | Q(time=time, pk__lt=pk)
+        per_quantity.append(condition)
+    if not per_quantity:
+        return None
+    return Q(device_id=device_id, sensor=sensor) & reduce(operator.or_, per_quantity)
+
+
+def readings_prune(
+    *,
+    older_than: timedelta | None = None,
+    keep_last: int | None = None,
+    device_id: str | None = None,
+    dry_run: bool = False,
+    now: datetime,
+    batch_size: int = 2000,
+    on_batch=None,
+) -> PruneResult:
+    """Delete old readings (and the messages they leave empty), a batch per transaction.
+
+    Each batch is its own short transaction so that callbacks arriving during
+    a large prune wait at most for one batch.
+    """
+    if older_than is None and keep_last is None:
+        raise ValueError("give older_than, keep_last or both")
+    cutoff = now - older_than if older_than is not None else None
+    groups: dict[tuple[int, str], list[str]] = {}
+    keys = Reading.objects.order_by().values_list("device_id", "sensor", "quantity").distinct()
+    if device_id is not None:
+        keys = keys.filter(device__sigfox_id=device_id)
+    for device_pk, sensor, quantity in keys:
+        groups.setdefault((device_pk, sensor), []).append(quantity)
+
+    total_readings = total_messages = 0
+    for (device_pk, sensor), quantities in sorted(groups.items()):
+        condition = _prune_condition(
+            device_id=device_pk, sensor=sensor, quantities=quantities, cutoff=cutoff, keep_last=keep_last
+        )
+        if condition is None:
+            continue
+        doomed = Reading.objects.filter(condition)
+        if dry_run:
+            total_readings += doomed.count()
+            survivors = Reading.objects.filter(message=OuterRef("pk")).exclude(condition)
+            total_messages += (
+                Message.objects.filter(pk__in=doomed.values("message_id"))
+                .exclude(Exists(survivors))
+                .count()
+            )
+            continue
+        while True:
+            with transaction.atomic():
+                batch = list(doomed.order_by().values_list("pk", "message_id")[:batch_size])
+                if not batch:
+                    break
+                Reading.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+                emptied = Message.objects.filter(
+                    pk__in={message_pk for _, message_pk in batch}
+                ).exclude(Exists(Reading.objects.filter(message=OuterRef("pk"))))
+                messages_deleted = emptied.delete()[1].get(Message._meta.label, 0)
+            total_readings += len(batch)
+            total_messages += messages_deleted
+            if on_batch is not None:
+                on_batch(total_readings)
+    return PruneResult(readings=total_readings, messages=total_messages)
+
+
+@dataclass(frozen=True, slots=True)
+class RedecodeResult:
+    messages: int
+    changed: int
+    readings_deleted: int
+    readings_created: int
+
+
+def messages_redecode(
+    *,
+    device_id: str | None = None,
+    since: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = 500,
+    on_batch=None,
+) -> RedecodeResult:
+    """Decode stored raw payloads again, and scale stored values again, with
+    the configs and quantity settings in force now.
+
+    Readings decoded here before are replaced; values the callback sent
+    itself keep their place and get the scale in force now applied to the
+    raw value kept with their message. One transaction per batch of
+    messages. Run over everything (no `since`), it clears the notices that
+    an upgrade of the payload grammar left on configs.
+    """
+    messages = (
+        Message.objects.filter(~Q(data="") | Q(values_raw__isnull=False))
+        .select_related("device__device_type").order_by("pk")
+    )
+    if device_id is not None:
+        messages = messages.filter(device__sigfox_id=device_id)
+    if since is not None:
+        messages = messages.filter(time__gte=since)
+    seen = changed = deleted = created = 0
+    last_pk = 0
+    scales_of: dict[int, dict[str, tuple[float, float]]] = {}
+    while True:
+        with transaction.atomic():
+            batch = list(messages.filter(pk__gt=last_pk)[:batch_size])
+            if not batch:
+                break
+            last_pk = batch[-1].pk
+            current = _readings_of([message.pk for message in batch])
+            for message in batch:
+                seen += 1
+                if message.device_id not in scales_of:
+                    scales_of[message.device_id] = quantity_scales(message.device)
+                scales = scales_of[message.device_id]
+                readings = current.get(message.pk, {})
+                sent_here = {q for (s, q), (_, _, was_decoded) in readings.items()
+                             if s == message.sensor and not was_decoded}
+                decoded = payload_decode(config=payload_config_for(message.device), data=message.data or None)
+                wanted = {q: scaled(v, scales.get(q)) for q, v in decoded.numbers.items() if q not in sent_here}
+                have = {q: value for (s, q), (_, value, was_decoded) in readings.items() if was_decoded}
+                rescaled = {}
+                for sensor, raws in (message.values_raw or {}).items():
+                    for quantity, raw in raws.items():
+                        kept = readings.get((sensor, quantity))
+                        value = scaled(float(raw), scales.get(quantity))
+                        if kept is not None and not kept[2] and kept[1] != value:
+                            rescaled[kept[0]] = value
+                errors = dict(message.field_errors or {})
+                errors.pop("data", None)
+                if decoded.error:
+                    errors["data"] = decoded.error
+                if (have == wanted and message.decoded == decoded.stored and not rescaled
+                        and errors == (message.field_errors or {})):
+                    continue
+                changed += 1
+                if dry_run:
+                    continue
+                if have != wanted:
+                    admitted, _ = series_admit(
+                        device=message.device, keys=[(message.sensor, q) for q in wanted], now=timezone.now()
+                    )
+                    wanted = {q: v for q, v in wanted.items() if (message.sensor, q) in admitted}
+                    deleted += Reading.objects.filter(message=message, decoded=True).delete()[0]
+                    Reading.objects.bulk_create(
+                        Reading(message=message, device_id=message.device_id, sensor=message.sensor,
+                                quantity=quantity, value=value, time=message.time, decoded=True)
+                        for quantity, value in wanted.items()
+                    )
+                    created += len(wanted)
+                for pk, value in rescaled.items():
+                    Reading.objects.filter(pk=pk).update(value=value)
+                Message.objects.filter(pk=message.pk).update(
+                    decoded=decoded.stored, field_errors=errors or None
+                )
+        if on_batch is not None:
+            on_batch(seen)
+    if not dry_run and since is None:
+        devices = Device.objects.all() if device_id is None else Device.objects.filter(sigfox_id=device_id)
+        devices.exclude(payload_config_notice="").update(payload_config_notice="")
+        if device_id is None:
+            DeviceType.objects.exclude(payload_config_notice="").update(payload_config_notice="")
+    return RedecodeResult(messages=seen, changed=changed, readings_deleted=deleted, readings_created=created)
+
+
+def _readings_of(message_pks: list[int]) -> dict[int, dict[tuple[str, str], tuple[int, float, bool]]]:
+    """{message pk: {(sensor, quantity): (reading pk, value, decoded)}}."""
+    found: dict[int, dict] = {}
+    rows = Reading.objects.filter(message_id__in=message_pks).values_list(
+        "message_id", "sensor", "quantity", "pk", "value", "decoded"
+    )
+    for message_pk, sensor, quantity, pk, value, was_decoded in rows:
+        found.setdefault(message_pk, {})[(sensor, quantity)] = (pk, value, was_decoded)
+    return found
