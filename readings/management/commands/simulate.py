@@ -1,352 +1,103 @@
 """manage.py simulate: play the Sigfox backend against a running server.
 
-A fleet of simulated devices sends uplinks on a timeline: device i's k-th
-message has the reception time time_start + (k + i/devices) * interval, so the
-devices are spread evenly over each interval. A message whose time is in the
+A fleet of simulated devices sends frames on a timeline: device i's k-th
+frame has the reception time time_start + (k + i/devices) * interval, so the
+devices are spread evenly over each interval. A frame whose time is in the
 past (--backfill, a past --time-start) is sent at once; one whose time is
 still to come is sent when it falls due, so a live run fills the chart as a
 real fleet would.
 
-Only the standard library talks HTTP: one keep-alive http.client connection
-per worker thread, which is enough to load a server on this machine without
-adding a dependency.
+The fleet and its callbacks are modelled in readings.simulation.fleet (pure,
+repeatable from a seed); readings.simulation.load sends them over keep-alive
+connections. This command checks the options, wires the two and reports.
 """
 
 from __future__ import annotations
 
-import http.client
-import itertools
-import dataclasses
-import json
+import argparse
 import math
-import queue
 import random
 import re
 import socket
-import struct
 import threading
 import time
-from array import array
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
-from readings.urls import SensorConverter
+from readings.sigfox import DEVICE_ID_MAX_CHARS, SENSOR_MAX_CHARS, SENSOR_PATTERN
+from readings.simulation.fleet import (
+    DEFAULT_DEVICE_BASE,
+    DEVICE_ID_MAX,
+    ENCODINGS,
+    KINDS,
+    RAW_PAYLOAD_CONFIG,
+    Callback,
+    Fleet,
+    callbacks_for,
+)
+from readings.simulation.load import Progress, Stats, percentile, send_all
 
-ENCODINGS = ("json", "form", "text", "get")
-# What a device of the raw mode sends, and the config that decodes it on the
-# server. Akeru's toHex() dumps AVR memory, which is little-endian: a float is
-# 4 bytes, an unsigned int 2.
-RAW_PAYLOAD_CONFIG = "temp::float:32:little-endian battery_mv::uint:16:little-endian"
-# Device ids are hex(device_base + i); this base makes them easy to tell apart
-# from real devices ("5F" for "simulated fleet").
-DEFAULT_DEVICE_BASE = 0x5F0000
-MAX_DEVICE_ID = 0xFFFFFFFF  # Sigfox ids are at most 8 hex characters
-KINDS = ("first", "retry", "duplicate")
+DEFAULT_INTERVAL_S = 60
 KIND_LABELS = {"first": "first sends", "retry": "retries", "duplicate": "duplicates"}
-SENSOR = re.compile(SensorConverter.regex)
+SENSOR = re.compile(SENSOR_PATTERN)
 
 
-# --- The fleet: what each device measures and when ---------------------------------
+# --- Option types: argparse names the option in their errors ---------------------------
 
 
-@dataclass(slots=True)
-class DeviceState:
-    sigfox_id: str
-    base_temp_c: float
-    drift_c: float
-    battery_mv: float
-    seq_number: int
-    station: str
-    rssi_dbm: float
-    snr_db: float
+def bounded(kind: type[int | float], minimum: float, maximum: float):
+    """An argparse type= for a number from `minimum` to `maximum`."""
+    noun = "a whole number" if kind is int else "a number"
 
-
-@dataclass(frozen=True, slots=True)
-class Uplink:
-    """One message of one device, as the backend knows it."""
-
-    device: str
-    time_s: int
-    due_s: float
-    seq_number: int
-    temp_c: float
-    battery_mv: int
-    station: str
-    rssi_dbm: float
-    snr_db: float
-
-    def payload_hex(self) -> str:
-        """The 6 bytes RAW_PAYLOAD_CONFIG decodes, as lower-case hex like the backend's {data}."""
-        return struct.pack("<fH", self.temp_c, self.battery_mv).hex()
-
-    def variables(self, *, raw: bool, metadata: bool, duplicate: bool = False) -> dict:
-        """The callback's variables, in the order a user's template would list them."""
-        variables: dict = {"device": self.device, "time": str(self.time_s)}
-        if raw:
-            variables["data"] = self.payload_hex()
-            variables["seqNumber"] = self.seq_number
-        else:
-            # The tutorial's template: values decoded by the backend (customData).
-            variables["temp"] = self.temp_c
-            variables["battery_mv"] = self.battery_mv
-        if metadata:
-            variables.update(
-                duplicate=duplicate,
-                station=self.station,
-                rssi=self.rssi_dbm,
-                snr=self.snr_db,
-            )
-        return variables
-
-
-class Fleet:
-    """Devices with plausible readings: a daily temperature cycle plus a random
-    walk, a battery draining slowly, radio levels with noise."""
-
-    def __init__(self, *, devices: int, device_base: int, interval_s: float, time_start_s: float,
-                 seed: int):
-        # Its own generator, so that the readings depend only on the seed and
-        # the fleet, not on how the messages are sent (encoding, retries...).
-        self.rng = random.Random(f"{seed}:fleet")
-        self.interval_s = interval_s
-        self.time_start_s = time_start_s
-        self.devices = [self._new_device(device_base + i) for i in range(devices)]
-
-    def _new_device(self, number: int) -> DeviceState:
-        rng = self.rng
-        return DeviceState(
-            sigfox_id=f"{number:X}",
-            base_temp_c=rng.uniform(16.0, 24.0),
-            drift_c=0.0,
-            battery_mv=rng.uniform(3150.0, 3300.0),
-            seq_number=rng.randrange(4096),
-            station=f"{rng.randrange(0x10000):04X}",
-            rssi_dbm=rng.uniform(-135.0, -95.0),
-            snr_db=rng.uniform(5.0, 30.0),
-        )
-
-    def uplinks(self) -> Iterator[Uplink]:
-        """Every device's messages in order of time, without end."""
-        count = len(self.devices)
-        for k in itertools.count():
-            for i, device in enumerate(self.devices):
-                # interval >= 1 s, so one device's whole-second times never repeat.
-                due_s = self.time_start_s + (k + i / count) * self.interval_s
-                yield self._next(device, due_s)
-
-    def _next(self, device: DeviceState, due_s: float) -> Uplink:
-        rng = self.rng
-        time_s = math.floor(due_s)
-        # Warmest mid-afternoon UTC; the drift is a mean-reverting walk.
-        daily_c = 3.0 * math.sin(2 * math.pi * ((time_s % 86_400) / 86_400 - 0.375))
-        device.drift_c = 0.9 * device.drift_c + rng.gauss(0.0, 0.3)
-        # Sixteenths of a degree (a DS18B20's resolution) survive float32 and
-        # decimal text exactly, so every encoding stores the very same value.
-        temp_c = round((device.base_temp_c + daily_c + device.drift_c) * 16) / 16
-        device.battery_mv = max(2700.0, device.battery_mv - rng.uniform(0.0, 0.1))
-        uplink = Uplink(
-            device=device.sigfox_id,
-            time_s=time_s,
-            due_s=due_s,
-            seq_number=device.seq_number,
-            temp_c=temp_c,
-            battery_mv=round(device.battery_mv + rng.gauss(0.0, 2.0)),
-            station=device.station,
-            rssi_dbm=round(device.rssi_dbm + rng.gauss(0.0, 3.0), 2),
-            snr_db=round(max(0.0, device.snr_db + rng.gauss(0.0, 2.0)), 2),
-        )
-        device.seq_number = (device.seq_number + 1) % 4096  # 12 bits on the radio
-        return uplink
-
-
-def duplicate_copy(uplink: Uplink, rng: random.Random) -> Uplink:
-    """The same message heard by another base station, a little weaker."""
-    return dataclasses.replace(
-        uplink,
-        station=f"{(int(uplink.station, 16) + rng.randrange(1, 0x100)) % 0x10000:04X}",
-        rssi_dbm=round(uplink.rssi_dbm - rng.uniform(1.0, 10.0), 2),
-        snr_db=round(max(0.0, uplink.snr_db - rng.uniform(0.0, 5.0)), 2),
-    )
-
-
-# --- Callbacks: the HTTP requests ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    kind: str  # "first", "retry" or "duplicate"
-    method: str
-    target: str  # path and query string
-    body: bytes | None
-    content_type: str | None
-
-
-def as_text(value) -> str:
-    """A variable as the backend substitutes it into a form or query string."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def build_callback(*, kind: str, encoding: str, path: str, variables: dict) -> Callback:
-    if encoding == "get":
-        query = urlencode({name: as_text(value) for name, value in variables.items()})
-        return Callback(kind, "GET", f"{path}?{query}", None, None)
-    if encoding == "form":
-        body = urlencode({name: as_text(value) for name, value in variables.items()})
-        return Callback(kind, "POST", path, body.encode(), "application/x-www-form-urlencoded")
-    body = json.dumps(variables, separators=(",", ":")).encode()
-    content_type = "application/json" if encoding == "json" else "text/plain"
-    return Callback(kind, "POST", path, body, content_type)
-
-
-# --- Sending ------------------------------------------------------------------------
-
-
-class Stats:
-    """Answers by kind and status, and every latency, shared by the workers."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.counts: Counter[tuple[str, str]] = Counter()
-        self.latencies_s = array("d")
-        self.sent = 0  # callbacks answered (or failed)
-        self.sent_first = 0  # messages handed to the workers
-
-    def record(self, kind: str, status: str, latency_s: float) -> None:
-        with self.lock:
-            self.counts[kind, status] += 1
-            self.latencies_s.append(latency_s)
-            self.sent += 1
-
-    def failed(self) -> int:
-        return sum(n for (_, status), n in self.counts.items() if not status.startswith("2"))
-
-
-def error_label(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionError | http.client.RemoteDisconnected):
-        return "connection lost"
-    if isinstance(exc, http.client.HTTPException):
-        return "bad HTTP answer"
-    return "connection error"
-
-
-class Sender(threading.Thread):
-    """A worker with one keep-alive connection: sends each message's callbacks in order."""
-
-    def __init__(self, *, scheme: str, host: str, port: int, timeout_s: float, headers: dict,
-                 jobs: queue.Queue, stats: Stats, log=None):
-        super().__init__(daemon=True)
-        connection_class = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        self.connection = connection_class(host, port, timeout=timeout_s)
-        self.headers = headers
-        self.jobs = jobs
-        self.stats = stats
-        self.log = log
-
-    def run(self) -> None:
+    def parse(text: str) -> int | float:
         try:
-            while (group := self.jobs.get()) is not None:
-                for callback in group:
-                    status, latency_s = self.send(callback)
-                    self.stats.record(callback.kind, status, latency_s)
-                    if self.log is not None:
-                        self.log(callback, status, latency_s)
-        finally:
-            self.connection.close()
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expects {noun}, got {text!r}") from None
+        if not minimum <= value <= maximum:  # also refuses nan
+            raise argparse.ArgumentTypeError(
+                f"must be between {minimum:g} and {maximum:g}, got {text}")
+        return value
 
-    def send(self, callback: Callback) -> tuple[str, float]:
-        headers = dict(self.headers)
-        if callback.content_type:
-            headers["Content-Type"] = callback.content_type
-        for attempt in (1, 2):
-            # http.client opens a connection when it has none (first use, or the
-            # server said Connection: close, as gunicorn's sync workers do).
-            reused = self.connection.sock is not None
-            started = time.perf_counter()
-            try:
-                self.connection.request(callback.method, callback.target, body=callback.body,
-                                        headers=headers)
-                response = self.connection.getresponse()
-                response.read()
-                return str(response.status), time.perf_counter() - started
-            except (OSError, http.client.HTTPException) as exc:
-                self.connection.close()
-                # A server may close an idle keep-alive connection just as we
-                # reuse it; that request never reached it, so send it once more.
-                stale = reused and isinstance(
-                    exc, http.client.RemoteDisconnected | BrokenPipeError | ConnectionResetError
-                )
-                if not stale or attempt == 2:
-                    return error_label(exc), time.perf_counter() - started
-        raise AssertionError("unreachable")
+    return parse
 
 
-class Progress:
-    """A one-line progress bar on stderr, redrawn at most five times a second."""
-
-    WIDTH = 30
-
-    def __init__(self, stream, *, enabled: bool, total: int | None, duration_s: float | None):
-        self.stream = stream
-        self.enabled = enabled
-        self.total = total
-        self.duration_s = duration_s
-        self.started = time.monotonic()
-        self.drawn_at = 0.0
-
-    def update(self, stats: Stats, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.drawn_at < 0.2):
-            return
-        self.drawn_at = now
-        elapsed_s = now - self.started
-        fractions = []
-        if self.total:
-            fractions.append(stats.sent_first / self.total)
-        if self.duration_s:
-            fractions.append(elapsed_s / self.duration_s)
-        rate = stats.sent / elapsed_s if elapsed_s > 0 else 0.0
-        text = f"{stats.sent} callbacks, {rate:.0f}/s, {stats.failed()} failed, {elapsed_s:.0f} s"
-        if fractions:
-            done = min(1.0, max(fractions))
-            filled = round(done * self.WIDTH)
-            text = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:4.0%} " + text
-        self.stream.write("\r" + text.ljust(79), ending="")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\r" + " " * 79 + "\r", ending="")
-            self.stream.flush()
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of a sorted list."""
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-# --- The command --------------------------------------------------------------------
-
-
-def number(text: str, *, name: str, minimum: float, maximum: float, whole: bool = False):
+def base_url(text: str) -> str:
+    url = urlsplit(text)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise argparse.ArgumentTypeError(f"must be an http:// or https:// URL, got {text!r}")
+    if url.query or url.fragment:
+        raise argparse.ArgumentTypeError(
+            f"must be the server's base URL, without a query string, got {text!r}")
     try:
-        value = int(text) if whole else float(text)
+        url.port  # noqa: B018 (urlsplit checks the port only when asked for it)
     except ValueError:
-        kind = "a whole number" if whole else "a number"
-        raise CommandError(f"{name} expects {kind}, got {text!r}") from None
-    if not minimum <= value <= maximum:  # also refuses nan
-        raise CommandError(f"{name} must be between {minimum:g} and {maximum:g}, got {text}")
+        raise argparse.ArgumentTypeError(f"has an invalid port: {text!r}") from None
+    return text
+
+
+def sensor_name(text: str) -> str:
+    if not SENSOR.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"must be 1 to {SENSOR_MAX_CHARS} letters, digits, _ . or -, got {text!r}")
+    return text
+
+
+def device_id(text: str) -> int:
+    try:
+        value = int(text, 16)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be hexadecimal, got {text!r}") from None
+    if not 0 <= value <= DEVICE_ID_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be between 0 and {DEVICE_ID_MAX:X} (Sigfox ids have at most "
+            f"{DEVICE_ID_MAX_CHARS} hex characters), got {text}")
     return value
+
+
+# --- The command -----------------------------------------------------------------------
 
 
 class Command(BaseCommand):
@@ -357,35 +108,38 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="http://127.0.0.1:8000",
+        # Defaults are text, as typed on the command line: argparse passes them
+        # through type= too, and --help shows them as they were.
+        parser.add_argument("--url", default="http://127.0.0.1:8000", type=base_url,
                             help="Base URL of the server (default http://127.0.0.1:8000); "
                                  "callbacks go to <url>/data/<sensor>.")
-        parser.add_argument("--sensor", default="1",
+        parser.add_argument("--sensor", default="1", type=sensor_name,
                             help="The <sensor> part of the callback URL (default 1).")
-        parser.add_argument("--devices", default="3", metavar="N",
+        parser.add_argument("--devices", default="3", metavar="N", type=bounded(int, 1, 1_000_000),
                             help="Number of devices (default 3).")
         parser.add_argument("--device-base", default=f"{DEFAULT_DEVICE_BASE:X}", metavar="HEX",
+                            type=device_id,
                             help="Id of the first device, hex; the others follow it "
                                  f"(default {DEFAULT_DEVICE_BASE:X}: {DEFAULT_DEVICE_BASE:X}, "
                                  f"{DEFAULT_DEVICE_BASE + 1:X}, ...).")
         pace = parser.add_mutually_exclusive_group()
-        pace.add_argument("--interval", metavar="SECONDS",
+        pace.add_argument("--interval", metavar="SECONDS", type=bounded(float, 1, 86_400 * 365),
                           help="Seconds between two messages of one device (default 60; a real "
                                "device sends at most every ~10 minutes).")
-        pace.add_argument("--rate", metavar="PER_SECOND",
+        pace.add_argument("--rate", metavar="PER_SECOND", type=bounded(float, 1e-6, 1e6),
                           help="Messages per second from the whole fleet, instead of --interval "
                                "(each device then sends every devices/rate seconds).")
-        parser.add_argument("--count", metavar="N",
+        parser.add_argument("--count", metavar="N", type=bounded(int, 1, 10**9),
                             help="Stop after N messages (retries and duplicates not counted).")
-        parser.add_argument("--duration", metavar="SECONDS",
+        parser.add_argument("--duration", metavar="SECONDS", type=bounded(float, 1e-3, 10**7),
                             help="Stop after this many seconds. Without --count or --duration, "
                                  "a run that starts in the past stops when it reaches the present, "
                                  "and a live run goes on until interrupted (Ctrl-C).")
         start = parser.add_mutually_exclusive_group()
-        start.add_argument("--time-start", metavar="EPOCH",
+        start.add_argument("--time-start", metavar="EPOCH", type=bounded(int, 0, 2**40),
                            help="Reception time of the first message, Unix epoch seconds "
                                 "(default: now).")
-        start.add_argument("--backfill", metavar="DAYS",
+        start.add_argument("--backfill", metavar="DAYS", type=bounded(float, 1e-3, 3650),
                            help="Start DAYS days ago: the history is sent as fast as the "
                                 "server takes it, then the run goes on live if --count or "
                                 "--duration ask for more.")
@@ -400,20 +154,21 @@ class Command(BaseCommand):
         parser.add_argument("--metadata", action="store_true",
                             help="Also send the network variables duplicate, station, rssi and "
                                  "snr (implied by --duplicates).")
-        parser.add_argument("--retries", default="0", metavar="P",
+        parser.add_argument("--retries", default="0", metavar="P", type=bounded(float, 0, 1),
                             help="Probability (0 to 1) that a message is sent again, as the "
                                  "backend retries a callback whose answer it did not get.")
-        parser.add_argument("--duplicates", default="0", metavar="P",
+        parser.add_argument("--duplicates", default="0", metavar="P", type=bounded(float, 0, 1),
                             help="Probability (0 to 1) that another base station's copy "
                                  "(duplicate=true) follows a message.")
         parser.add_argument("--token",
                             help="Send 'Authorization: Bearer TOKEN' with every callback.")
-        parser.add_argument("--concurrency", default="4", metavar="N",
+        parser.add_argument("--concurrency", default="4", metavar="N", type=bounded(int, 1, 256),
                             help="Callbacks in flight at once, one connection each (default 4).")
         parser.add_argument("--timeout", default="10", metavar="SECONDS",
+                            type=bounded(float, 0.01, 600),
                             help="Give up on an answer after this long (default 10, the "
                                  "backend's limit).")
-        parser.add_argument("--seed", metavar="N",
+        parser.add_argument("--seed", metavar="N", type=bounded(int, 0, 2**63),
                             help="Seed of the random values, to repeat a run exactly "
                                  "(default: a new one, printed).")
         parser.add_argument("--progress", action="store_true",
@@ -430,65 +185,42 @@ class Command(BaseCommand):
         self.summarize(stats, elapsed_s, interrupted)
 
     def plan(self, options) -> dict:
-        """The options checked and turned into numbers; CommandError for anything wrong."""
+        """The options, each already checked by its type=, checked together."""
         url = urlsplit(options["url"])
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise CommandError(f"--url must be an http:// or https:// URL, got {options['url']!r}")
-        if url.query or url.fragment:
-            raise CommandError("--url is the server's base URL, without a query string")
-        try:
-            port = url.port or (443 if url.scheme == "https" else 80)
-        except ValueError:
-            raise CommandError(f"--url has an invalid port: {options['url']!r}") from None
-        sensor = options["sensor"]
-        if not SENSOR.fullmatch(sensor):
-            raise CommandError(f"--sensor must be 1 to 64 letters, digits, _ . or -, got {sensor!r}")
-
-        devices = number(options["devices"], name="--devices", minimum=1, maximum=1_000_000, whole=True)
-        try:
-            device_base = int(options["device_base"], 16)
-        except ValueError:
-            raise CommandError(f"--device-base must be hexadecimal, got {options['device_base']!r}") from None
-        if not 0 <= device_base <= MAX_DEVICE_ID - devices + 1:
-            raise CommandError(f"--device-base {options['device_base']} with {devices} devices goes "
-                               "past FFFFFFFF (Sigfox ids have at most 8 hex characters)")
+        devices = options["devices"]
+        device_base = options["device_base"]
+        if device_base + devices - 1 > DEVICE_ID_MAX:
+            raise CommandError(f"--device-base {device_base:X} with {devices} devices goes past "
+                               f"{DEVICE_ID_MAX:X} (Sigfox ids have at most "
+                               f"{DEVICE_ID_MAX_CHARS} hex characters)")
+        interval_s = options["interval"]
         if options["rate"] is not None:
-            rate = number(options["rate"], name="--rate", minimum=1e-6, maximum=1e6)
-            interval_s = devices / rate
+            interval_s = devices / options["rate"]
             if interval_s < 1:
                 raise CommandError(
-                    f"--rate {options['rate']} with {devices} devices is more than one message per "
-                    f"device per second, and Sigfox times are whole seconds: give --devices "
-                    f"{math.ceil(rate)} or more"
+                    f"--rate {options['rate']:g} with {devices} devices is more than one message "
+                    f"per device per second, and Sigfox times are whole seconds: give --devices "
+                    f"{math.ceil(options['rate'])} or more"
                 )
-        else:
-            interval_s = number(options["interval"] or "60", name="--interval", minimum=1,
-                                maximum=86_400 * 365)
+        elif interval_s is None:
+            interval_s = DEFAULT_INTERVAL_S
 
-        count = duration_s = None
-        if options["count"] is not None:
-            count = number(options["count"], name="--count", minimum=1, maximum=10**9, whole=True)
-        if options["duration"] is not None:
-            duration_s = number(options["duration"], name="--duration", minimum=1e-3, maximum=10**7)
-
+        count, duration_s = options["count"], options["duration"]
         now_s = time.time()
         if options["time_start"] is not None:
-            time_start_s = number(options["time_start"], name="--time-start", minimum=0,
-                                  maximum=2**40, whole=True)
+            time_start_s = options["time_start"]
         elif options["backfill"] is not None:
-            days = number(options["backfill"], name="--backfill", minimum=1e-3, maximum=3650)
-            time_start_s = now_s - days * 86_400
+            time_start_s = now_s - options["backfill"] * 86_400
         else:
             time_start_s = now_s
-
-        seed = (number(options["seed"], name="--seed", minimum=0, maximum=2**63, whole=True)
-                if options["seed"] is not None else random.SystemRandom().randrange(10**6))
-        duplicates = number(options["duplicates"], name="--duplicates", minimum=0, maximum=1)
-        path = f"{url.path.rstrip('/')}/data/{sensor}"
+        seed = options["seed"]
+        if seed is None:
+            seed = random.SystemRandom().randrange(10**6)
+        path = f"{url.path.rstrip('/')}/data/{options['sensor']}"
         return {
             "scheme": url.scheme,
             "host": url.hostname,
-            "port": port,
+            "port": url.port or (443 if url.scheme == "https" else 80),
             "url": options["url"],
             "callback_url": f"{url.scheme}://{url.netloc}{path}",
             "path": path,
@@ -502,14 +234,13 @@ class Command(BaseCommand):
             "until_now": count is None and duration_s is None and time_start_s < now_s - 1,
             "encoding": options["encoding"],
             "raw": options["raw"],
-            "retries": number(options["retries"], name="--retries", minimum=0, maximum=1),
-            "duplicates": duplicates,
+            "retries": options["retries"],
+            "duplicates": options["duplicates"],
             # A duplicate is told apart by its station: send the network variables.
-            "metadata": options["metadata"] or duplicates > 0,
+            "metadata": options["metadata"] or options["duplicates"] > 0,
             "token": options["token"],
-            "concurrency": number(options["concurrency"], name="--concurrency", minimum=1,
-                                  maximum=256, whole=True),
-            "timeout_s": number(options["timeout"], name="--timeout", minimum=0.01, maximum=600),
+            "concurrency": options["concurrency"],
+            "timeout_s": options["timeout"],
             "seed": seed,
             "progress": options["progress"] or self.stderr.isatty(),
             "verbosity": options["verbosity"],
@@ -554,73 +285,36 @@ class Command(BaseCommand):
             self.stdout.write(f"The server decodes these payloads with the config: {RAW_PAYLOAD_CONFIG}")
 
     def run(self, plan, fleet: Fleet) -> tuple[Stats, float, bool]:
-        stats = Stats()
         headers = {"User-Agent": "sigfoxsite-simulate"}
         if plan["token"]:
             headers["Authorization"] = f"Bearer {plan['token']}"
-        log = self.logger() if plan["verbosity"] > 1 else None
-        # A short queue keeps the producer in step with what the server takes.
-        jobs: queue.Queue = queue.Queue(maxsize=2 * plan["concurrency"])
-        senders = [
-            Sender(scheme=plan["scheme"], host=plan["host"], port=plan["port"],
-                   timeout_s=plan["timeout_s"], headers=headers, jobs=jobs, stats=stats, log=log)
-            for _ in range(plan["concurrency"])
-        ]
-        for sender in senders:
-            sender.start()
-        progress = Progress(self.stderr, enabled=plan["progress"], total=plan["count"],
-                            duration_s=plan["duration_s"])
+        started_s = time.time()
+        until_s = started_s + plan["duration_s"] if plan["duration_s"] else math.inf
+        if plan["until_now"]:
+            until_s = min(until_s, started_s)
         # Separate from the fleet's, so that these choices leave the readings alone.
         rng = random.Random(f"{plan['seed']}:sends")
-        started_wall_s, started = time.time(), time.monotonic()
-        deadline_wall_s = started_wall_s + plan["duration_s"] if plan["duration_s"] else math.inf
-        interrupted = False
-        try:
-            for uplink in fleet.uplinks():
-                if plan["count"] is not None and stats.sent_first >= plan["count"]:
-                    break
-                if uplink.due_s > deadline_wall_s or (plan["until_now"] and uplink.due_s > started_wall_s):
-                    break
-                while (wait_s := uplink.due_s - time.time()) > 0:
-                    progress.update(stats)
-                    time.sleep(min(wait_s, 0.2))
-                jobs.put(self.callbacks(plan, uplink, rng))
-                stats.sent_first += 1
-                progress.update(stats)
-        except KeyboardInterrupt:
-            interrupted = True
-            # Drop what is queued; the callbacks in flight finish.
-            while True:
-                try:
-                    jobs.get_nowait()
-                except queue.Empty:
-                    break
-        for _ in senders:
-            jobs.put(None)
-        for sender in senders:
-            while sender.is_alive():
-                sender.join(timeout=0.2)
-                progress.update(stats)
-        progress.update(stats, force=True)
-        progress.close()
-        return stats, time.monotonic() - started, interrupted
-
-    def callbacks(self, plan, uplink: Uplink, rng: random.Random) -> list[Callback]:
-        """The requests one message causes, sent in order by one worker."""
-        encoding = rng.choice(ENCODINGS) if plan["encoding"] == "mixed" else plan["encoding"]
-        variables = uplink.variables(raw=plan["raw"], metadata=plan["metadata"])
-        first = build_callback(kind="first", encoding=encoding, path=plan["path"], variables=variables)
-        group = [first]
-        if rng.random() < plan["retries"]:
-            # A retry is the very same request again.
-            group.append(Callback("retry", first.method, first.target, first.body, first.content_type))
-        if rng.random() < plan["duplicates"]:
-            copy = duplicate_copy(uplink, rng)
-            group.append(build_callback(
-                kind="duplicate", encoding=encoding, path=plan["path"],
-                variables=copy.variables(raw=plan["raw"], metadata=True, duplicate=True),
+        schedule = (
+            (frame.due_s, callbacks_for(
+                frame, encoding=plan["encoding"], path=plan["path"], raw=plan["raw"],
+                metadata=plan["metadata"], retry_probability=plan["retries"],
+                duplicate_probability=plan["duplicates"], rng=rng,
             ))
-        return group
+            for frame in fleet.frames(count=plan["count"], until_s=until_s)
+        )
+        stats = Stats()
+        progress = Progress(self.draw, enabled=plan["progress"], total=plan["count"],
+                            duration_s=plan["duration_s"])
+        elapsed_s, interrupted = send_all(
+            schedule, scheme=plan["scheme"], host=plan["host"], port=plan["port"],
+            timeout_s=plan["timeout_s"], headers=headers, concurrency=plan["concurrency"],
+            stats=stats, progress=progress, log=self.logger() if plan["verbosity"] > 1 else None,
+        )
+        return stats, elapsed_s, interrupted
+
+    def draw(self, text: str) -> None:
+        self.stderr.write(text, ending="")
+        self.stderr.flush()
 
     def logger(self):
         lock = threading.Lock()
@@ -653,7 +347,7 @@ class Command(BaseCommand):
         failed = stats.failed()
         rate = stats.sent / elapsed_s if elapsed_s > 0 else 0.0
         self.stdout.write(
-            f"{'Interrupted: ' if interrupted else ''}{stats.sent_first} messages, "
+            f"{'Interrupted: ' if interrupted else ''}{stats.messages} messages, "
             f"{stats.sent} callbacks in {elapsed_s:.1f} s ({rate:.0f}/s): "
             f"{stats.sent - failed} answered 2xx, {failed} failed{latency}."
         )
