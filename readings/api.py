@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, connections, transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
-from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiViewExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -21,9 +20,8 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
-    inline_serializer,
 )
-from rest_framework import generics, serializers
+from rest_framework import generics
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
@@ -477,159 +475,3 @@ class QuantitySettingDetailView(QuantitySettingWrites, ReadAPIView,
     serializer_class = QuantitySettingSerializer
     permission_classes = [ReadOrStaffWritePermission]
     queryset = QuantitySetting.objects.select_related("device", "device_type")
-
-
-# -- The callback endpoints in the schema ------------------------------------------------
-#
-# Their views belong to the ingest side and describe nothing themselves; these
-# extensions document them from here without touching the classes.
-
-CALLBACK_VARIABLES = (
-    "Sigfox callback variables, as JSON, form fields, text/plain holding either, or (GET) "
-    "the query string: `device` (hex id, required), `time` (epoch seconds, required), "
-    "`seqNumber`, `data` (raw payload, hex), `deviceTypeId`, `ack`, `longPolling`, "
-    "`station`, `rssi`, `snr`, `avgSnr`, `lat`, `lng`, and from DATA ADVANCED callbacks "
-    "`lqi`, `linkQuality`, `operatorName`, `countryCode`, `fixedLat`, `fixedLng`, "
-    "`duplicates`, `computedLocation`. Every other field holding a number or a boolean "
-    "becomes a reading named after the field."
-)
-CALLBACK_TOKEN = OpenApiParameter(
-    "token", OpenApiTypes.STR,
-    description=(
-        "The shared secret SIGFOX_CALLBACK_TOKEN, when set (or send `Authorization: Bearer "
-        "<token>`, or HTTP Basic with the token as password)."
-    ),
-)
-ERROR = inline_serializer("CallbackError", {"detail": serializers.CharField(required=False)})
-
-
-def _callback_query_parameters():
-    names = {
-        "device": "Hex Sigfox id of the device (required).",
-        "time": "Unix epoch seconds of the message (required).",
-        "seqNumber": "Sequence number of the message.",
-        "data": "Raw payload, hex (decoded with the payload config).",
-        "ack": "true when the device waits for a downlink.",
-        "station": "Base station id.",
-        "rssi": "dBm.",
-        "snr": "dB.",
-    }
-    return [
-        OpenApiParameter(name, OpenApiTypes.STR, description=f"GET only: {text}")
-        for name, text in names.items()
-    ]
-
-
-UPLINK_SCHEMA = extend_schema(
-    tags=["callbacks"],
-    summary="A Sigfox DATA callback (UPLINK, BIDIR or ADVANCED)",
-    description=CALLBACK_VARIABLES,
-    parameters=[
-        OpenApiParameter("sensor", OpenApiTypes.STR, OpenApiParameter.PATH,
-                         description="A name for the sensor or callback, e.g. `1` or `kitchen`."),
-        CALLBACK_TOKEN,
-    ],
-    request={
-        "application/json": OpenApiTypes.OBJECT,
-        "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
-        "text/plain": OpenApiTypes.STR,
-    },
-    examples=[OpenApiExample(
-        "The tutorial's callback", request_only=True,
-        value={"device": "1A2B3C", "time": "1700000000", "temp": 21},
-    )],
-    responses={
-        200: OpenApiResponse(
-            inline_serializer("DownlinkAnswer", {"<device id>": inline_serializer(
-                "DownlinkData", {"downlinkData": serializers.CharField()})}),
-            description="Stored; a downlink for a BIDIR callback that asked for one.",
-        ),
-        204: OpenApiResponse(description="Stored (or already stored)."),
-        400: OpenApiResponse(ERROR, description="Bad input, named field by field; nothing stored."),
-        401: OpenApiResponse(ERROR, description="Missing or wrong callback token."),
-        413: OpenApiResponse(ERROR, description="Body over 64 KiB."),
-        415: OpenApiResponse(ERROR, description="Unsupported Content-Type."),
-    },
-)
-
-ACKNOWLEDGE_SCHEMA = extend_schema(
-    tags=["callbacks"],
-    summary="A Sigfox SERVICE ACKNOWLEDGE callback: the outcome of a downlink",
-    description=(
-        "Variables: `device`, `time`, `infoCode`, `infoMessage`, `downlinkAck`, "
-        "`downlinkOverusage`, in the same encodings as the DATA callback."
-    ),
-    parameters=[CALLBACK_TOKEN],
-    request={
-        "application/json": OpenApiTypes.OBJECT,
-        "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
-        "text/plain": OpenApiTypes.STR,
-    },
-    examples=[OpenApiExample(
-        "An acknowledged downlink", request_only=True,
-        value={"device": "1A2B3C", "time": 1700000000, "infoCode": 0, "infoMessage": "ACKED",
-               "downlinkAck": True, "downlinkOverusage": False},
-    )],
-    responses={
-        204: OpenApiResponse(description="Recorded."),
-        400: OpenApiResponse(ERROR, description="Bad input; nothing stored."),
-        401: OpenApiResponse(ERROR, description="Missing or wrong callback token."),
-    },
-)
-
-
-class CallbackTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "readings.auth.CallbackTokenAuthentication"
-    name = "callbackToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": (
-                "SIGFOX_CALLBACK_TOKEN, when the server sets one: `Authorization: Bearer "
-                "<token>`, HTTP Basic with the token as password, or `?token=<token>`."
-            ),
-        }
-
-
-class UplinkViewSchema(OpenApiViewExtension):
-    target_class = "readings.views.UplinkView"
-
-    def view_replacement(self):
-        class Documented(self.target_class):
-            @UPLINK_SCHEMA
-            def post(self, *args, **kwargs):  # pragma: no cover (schema only)
-                raise NotImplementedError
-
-            @UPLINK_SCHEMA
-            def put(self, *args, **kwargs):  # pragma: no cover
-                raise NotImplementedError
-
-            @extend_schema(parameters=_callback_query_parameters(), request=None)
-            @UPLINK_SCHEMA
-            def get(self, *args, **kwargs):  # pragma: no cover
-                raise NotImplementedError
-
-        return Documented
-
-
-class AcknowledgeViewSchema(OpenApiViewExtension):
-    target_class = "readings.views.AcknowledgeView"
-
-    def view_replacement(self):
-        class Documented(self.target_class):
-            @ACKNOWLEDGE_SCHEMA
-            def post(self, *args, **kwargs):  # pragma: no cover (schema only)
-                raise NotImplementedError
-
-            @ACKNOWLEDGE_SCHEMA
-            def put(self, *args, **kwargs):  # pragma: no cover
-                raise NotImplementedError
-
-            @extend_schema(request=None)
-            @ACKNOWLEDGE_SCHEMA
-            def get(self, *args, **kwargs):  # pragma: no cover
-                raise NotImplementedError
-
-        return Documented

@@ -1,15 +1,21 @@
 """Errors as JSON for every API view, including the ones DRF does not raise itself."""
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
+def body_limit_text() -> str:
+    """The callback body limit as people read it: "64 KiB"."""
+    return f"{settings.SIGFOX_MAX_BODY_BYTES // 1024} KiB"
+
+
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            {"detail": "Request body is larger than 64 KiB."},
+            {"detail": f"Request body is larger than {body_limit_text()}."},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, SuspiciousOperation):

@@ -9,7 +9,7 @@ from django.utils.deconstruct import deconstructible
 from django.db.models.functions import Length, Upper
 from django.db.models.lookups import Exact, GreaterThan
 
-from readings import payload
+from readings import payload, sigfox
 
 
 def validate_payload_config(text: str) -> None:
@@ -34,9 +34,10 @@ class DeviceType(models.Model):
 
     sigfox_id = models.CharField(
         "Sigfox id",
-        max_length=24,
+        max_length=sigfox.DEVICE_TYPE_ID_MAX_CHARS,
         unique=True,
-        validators=[RegexValidator(r"^[0-9A-Fa-f]{1,24}$", "Up to 24 hexadecimal characters.")],
+        validators=[RegexValidator(rf"^{sigfox.DEVICE_TYPE_ID_PATTERN}$",
+                                   "Up to 24 hexadecimal characters.")],
     )
     name = models.CharField(max_length=100, blank=True)
     payload_config = models.TextField(
@@ -100,9 +101,10 @@ class Device(models.Model):
         help_text="Set when an upgrade found that this config reads differently now.",
     )
     downlink_data = models.CharField(
-        max_length=16,
+        max_length=2 * sigfox.DOWNLINK_PAYLOAD_BYTES,
         blank=True,
-        validators=[RegexValidator(r"^([0-9A-Fa-f]{16})?$", "Exactly 16 hexadecimal characters (8 bytes).")],
+        validators=[RegexValidator(rf"^([0-9A-Fa-f]{{{2 * sigfox.DOWNLINK_PAYLOAD_BYTES}}})?$",
+                                   "Exactly 16 hexadecimal characters (8 bytes).")],
         help_text=(
             "8 bytes (16 hex characters) answered to the device's next uplink that asks for a "
             "downlink (DATA BIDIR callback with ack=true). For the firmware in this repository, "
@@ -180,7 +182,8 @@ class Message(models.Model):
     body_raw = models.TextField(blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField()
-    data = models.CharField(max_length=24, blank=True, help_text="Raw payload, hex.")
+    data = models.CharField(max_length=2 * sigfox.UPLINK_PAYLOAD_MAX_BYTES, blank=True,
+                            help_text="Raw payload, hex.")
     # Unindexed: it is only read through one message, and an index would be
     # paid on every insert for the rare deletion of a device type.
     device_type = models.ForeignKey(
@@ -495,16 +498,10 @@ class Downlink(models.Model):
         return f"{self.data} to {self.device.sigfox_id}"
 
 
-class InfoCode(models.IntegerChoices):
-    ACKED = 0, "ACKED"
-    NO_ANSWER = 1, "NO_ANSWER"
-    INVALID_PAYLOAD = 2, "INVALID_PAYLOAD"
-    OVERRUN_ERROR = 3, "OVERRUN_ERROR"
-    NETWORK_ERROR = 4, "NETWORK_ERROR"
-    PENDING = 5, "PENDING"
-    NO_DOWNLINK_CONTRACT = 6, "NO_DOWNLINK_CONTRACT"
-    TOO_MANY_REQUESTS = 7, "TOO_MANY_REQUESTS"
-    INVALID_CONFIGURATION = 8, "INVALID_CONFIGURATION"
+# {infoCode} of a DOWNLINK ACKNOWLEDGE callback, named as the backend names them.
+InfoCode = models.IntegerChoices(
+    "InfoCode", [(name, (code, name)) for code, name in sigfox.INFO_CODES.items()]
+)
 
 
 class Acknowledge(models.Model):

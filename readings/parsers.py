@@ -1,15 +1,15 @@
 """Body parsers for Sigfox callbacks: JSON, form-encoded, and text/plain holding either.
 
-Each reads at most SIGFOX_MAX_BODY_BYTES and returns a plain dict of strings
-and JSON values, so that the serializer sees one shape whatever the encoding.
+Each returns a plain dict of strings and JSON values, so that the serializer
+sees one shape whatever the encoding. The size limit is Django's
+DATA_UPLOAD_MAX_MEMORY_SIZE (SIGFOX_MAX_BODY_BYTES), enforced when the
+callback view reads the body, before any parser runs.
 """
 
 import json
 from urllib.parse import parse_qsl
 
-from django.conf import settings
-from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
 # Deeper JSON than this is no callback template; refuse it before recursing.
@@ -17,20 +17,8 @@ MAX_JSON_DEPTH = 32
 MAX_FIELDS = 200
 
 
-class BodyTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "Request body is larger than 64 KiB."
-    default_code = "body_too_large"
-
-
-def read_limited(stream) -> bytes:
-    limit = settings.SIGFOX_MAX_BODY_BYTES
-    if stream is None:
-        return b""
-    body = stream.read(limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge()
-    return body
+def read_body(stream) -> bytes:
+    return b"" if stream is None else stream.read()
 
 
 def decode_text(body: bytes) -> str:
@@ -104,7 +92,7 @@ class CallbackJSONParser(BaseParser):
     media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return parse_json_text(decode_text(read_limited(stream)))
+        return parse_json_text(decode_text(read_body(stream)))
 
 
 def parse_template_text(text: str):
@@ -122,7 +110,7 @@ class CallbackFormParser(BaseParser):
     media_type = "application/x-www-form-urlencoded"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return parse_template_text(decode_text(read_limited(stream)))
+        return parse_template_text(decode_text(read_body(stream)))
 
 
 class CallbackTextParser(BaseParser):
@@ -131,4 +119,4 @@ class CallbackTextParser(BaseParser):
     media_type = "text/plain"
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return parse_template_text(decode_text(read_limited(stream)))
+        return parse_template_text(decode_text(read_body(stream)))

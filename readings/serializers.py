@@ -236,14 +236,18 @@ class OptionalHexField(OptionalMixin, SigfoxIdField):
 
 
 class PayloadHexField(OptionalMixin, serializers.Field):
-    """The raw {data}: even-length hex of at most 12 bytes, returned lower-case."""
+    """The raw {data}: even-length hex of at most 12 bytes
+    (sigfox.UPLINK_PAYLOAD_MAX_BYTES), returned lower-case."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             raise serializers.ValidationError("Must be a string of hex digits.")
         data = data.strip()
-        if len(data) > 24:
-            raise serializers.ValidationError("Must be at most 12 bytes (24 hex digits).")
+        if len(data) > 2 * sigfox.UPLINK_PAYLOAD_MAX_BYTES:
+            raise serializers.ValidationError(
+                f"Must be at most {sigfox.UPLINK_PAYLOAD_MAX_BYTES} bytes "
+                f"({2 * sigfox.UPLINK_PAYLOAD_MAX_BYTES} hex digits)."
+            )
         if data and not HEX_ID.fullmatch(data):
             raise serializers.ValidationError("Must be hex digits (0-9, a-f).")
         if len(data) % 2:
@@ -343,7 +347,7 @@ class UplinkSerializer(CallbackSerializer):
 
     seqNumber = LooseIntegerField(source="seq_number", min_value=0, max_value=sigfox.SEQ_MODULO - 1)
     data = PayloadHexField()
-    deviceTypeId = OptionalHexField(source="device_type_id", max_length=24)
+    deviceTypeId = OptionalHexField(source="device_type_id", max_length=sigfox.DEVICE_TYPE_ID_MAX_CHARS)
     ack = LooseBooleanField()
     longPolling = LooseBooleanField(source="long_polling")
     duplicate = LooseBooleanField()

@@ -20,6 +20,7 @@ from readings.services.downlinks import acknowledge_record
 from readings.services.ingest import UplinkCallback, message_ingest
 from readings.services.rejections import rejection_record
 from readings.auth import CallbackTokenAuthentication
+from readings.callback_schema import acknowledge_schema, uplink_schema
 from readings.limits import CallbackRateThrottle, FromAllowedNetwork, client_address
 from readings.parsers import CallbackFormParser, CallbackJSONParser, CallbackTextParser
 from readings.serializers import AcknowledgeSerializer, UplinkSerializer
@@ -116,6 +117,7 @@ def _readable_device_id(request) -> str:
     return ""
 
 
+@uplink_schema
 class UplinkView(CallbackView):
     """/data/<sensor>: a DATA UPLINK, BIDIR or ADVANCED callback."""
 
@@ -138,6 +140,7 @@ class UplinkView(CallbackView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@acknowledge_schema
 class AcknowledgeView(CallbackView):
     """/sigfox/acknowledge: a SERVICE ACKNOWLEDGE callback, the outcome of a downlink."""
 

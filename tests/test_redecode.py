@@ -88,7 +88,7 @@ def test_it_limits_itself_to_one_device_and_a_time(post_json, settings):
     [
         (["--device", "nothex"], "is not a Sigfox id"),
         (["--device", "ABCDEF"], "no device ABCDEF"),
-        (["--since", "yesterday"], "is not a date"),
+        (["--since", "yesterday"], "argument --since: 'yesterday' must be ISO 8601"),
     ],
 )
 def test_it_rejects_bad_arguments(args, message):
@@ -96,10 +96,19 @@ def test_it_rejects_bad_arguments(args, message):
         call_command("redecode", *args, stdout=StringIO())
 
 
-def test_since_is_utc_without_a_zone():
-    from readings.management.commands.redecode import parse_since
+@pytest.mark.parametrize("text, expected", [
+    # Without an offset, in the site's TIME_ZONE, as the read API reads it.
+    ("2024-02-03", datetime(2024, 2, 2, 23, tzinfo=UTC)),
+    ("2024-07-03T12:00", datetime(2024, 7, 3, 10, tzinfo=UTC)),
+    ("2024-02-03T00:00:00Z", datetime(2024, 2, 3, tzinfo=UTC)),
+    ("1706918400", datetime(2024, 2, 3, tzinfo=UTC)),
+])
+def test_since_is_read_as_the_api_reads_times(settings, text, expected):
+    from readings.management.commands.redecode import Command
 
-    assert parse_since("2024-02-03") == datetime(2024, 2, 3, tzinfo=UTC)
+    settings.TIME_ZONE = "Europe/Paris"
+    parser = Command().create_parser("manage.py", "redecode")
+    assert parser.parse_args(["--since", text]).since == expected
 
 
 def test_it_shows_the_upgrade_notice_on_the_device_page_until_redecode(client, settings):

@@ -1,4 +1,10 @@
-"""Arguments that several management commands take."""
+"""Option types that several management commands take, for argparse's type=:
+a bad value is reported as "argument --older-than: expected a whole number,
+got 'x'", naming the option. Times are readings.times.time_argument.
+"""
+
+import argparse
+from collections.abc import Callable
 
 from django.core.management.base import CommandError
 
@@ -6,13 +12,36 @@ from readings import sigfox
 from readings.models import Device
 
 
-def existing_device_id(text: str) -> str:
-    """The --device option: the Sigfox id of a device that exists, in its one
-    spelling (upper case, no leading zeros: 004e2f1a is 4E2F1A)."""
+def whole_number(*, minimum: int = 1) -> Callable[[str], int]:
+    """A type= for a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a number of at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"  # argparse's fallback message names the type
+    return parse
+
+
+def device_id(text: str) -> str:
+    """A type= for a Sigfox id, in its one spelling (upper case, no leading
+    zeros: 004e2f1a is 4E2F1A)."""
     try:
-        device_id = sigfox.normalize_device_id(text)
+        return sigfox.normalize_device_id(text)
     except ValueError:
-        raise CommandError(f"--device {text!r} is not a Sigfox id (up to 8 hex characters)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Sigfox id (up to 8 hex characters)"
+        ) from None
+
+
+def existing_device(device_id: str) -> str:
+    """The id, when a device has it; else CommandError (a database look-up,
+    so it runs in handle(), not while parsing)."""
     if not Device.objects.filter(sigfox_id=device_id).exists():
         raise CommandError(f"no device {device_id}")
     return device_id

@@ -3,18 +3,11 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from readings.management.options import existing_device_id
+from readings.management.options import device_id, existing_device, whole_number
 from readings.services.maintenance import readings_prune
 
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise CommandError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise CommandError(f"expected a number of at least 1, got {value}")
-    return value
+# Nothing stored can be older than this.
+MAX_DAYS = 36_500
 
 
 class Command(BaseCommand):
@@ -26,33 +19,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--older-than", metavar="DAYS", type=str,
+            "--older-than", metavar="DAYS", type=whole_number(),
             help="Delete readings taken more than DAYS days ago.",
         )
         parser.add_argument(
-            "--keep-last", metavar="N", type=str,
+            "--keep-last", metavar="N", type=whole_number(),
             help="Keep only the N newest readings of each device/sensor/quantity.",
         )
         parser.add_argument(
-            "--device", metavar="ID", help="Only prune this device (its Sigfox id)."
+            "--device", metavar="ID", type=device_id, help="Only prune this device (its Sigfox id)."
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
         )
         parser.add_argument(
-            "--batch-size", type=str, default="2000",
+            "--batch-size", type=whole_number(), default=2000,
             help="Readings deleted per transaction (default 2000).",
         )
 
     def handle(self, *args, older_than, keep_last, device, dry_run, batch_size, **options):
         if older_than is None and keep_last is None:
             raise CommandError("give --older-than DAYS, --keep-last N, or both")
-        days = positive_int(older_than) if older_than is not None else None
-        keep = positive_int(keep_last) if keep_last is not None else None
-        batch = positive_int(batch_size)
-        if days is not None and days > 36_500:
+        days, keep, batch = older_than, keep_last, batch_size
+        if days is not None and days > MAX_DAYS:
             raise CommandError(f"--older-than {days} is more than a century; nothing could be that old")
-        device_id = existing_device_id(device) if device is not None else None
+        device_id = existing_device(device) if device is not None else None
 
         verbosity = options["verbosity"]
 
