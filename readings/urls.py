@@ -1,7 +1,8 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from readings import api, converters, views  # noqa: F401  (converters registers <sigfox_id>)
+from readings import converters, views  # noqa: F401  (converters registers <sigfox_id>)
+from readings.api import views as api
 
 urlpatterns = [
     path("data/<sensor:sensor>", views.UplinkView.as_view(), name="uplink"),

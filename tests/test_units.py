@@ -354,7 +354,7 @@ def test_a_device_and_its_type_may_both_set_a_quantity(staff, sensor_type):
 def test_a_setting_saved_twice_at_once_is_refused_not_a_server_error(staff, sensor_type,
                                                                      monkeypatch):
     # The check in validate() passed for both requests; the database refuses the second.
-    from readings.api_serializers import QuantitySettingSerializer
+    from readings.api.serializers import QuantitySettingSerializer
 
     QuantitySetting.objects.create(device_type=sensor_type, quantity="temp")
     monkeypatch.setattr(QuantitySettingSerializer, "validate", lambda self, attrs: attrs)

@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from readings.selectors.devices import device_get
 from readings.selectors.units import quantity_unit, series_label
 from readings.times import iso_utc
-from readings.api import ReadAPIView, _params
-from readings.api_serializers import SeriesParams
+from readings.api.base import ReadAPIView
+from readings.api.views import _params
+from readings.api.params import SeriesParams
 from readings.models import Reading
 
 

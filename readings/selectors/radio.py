@@ -47,7 +47,7 @@ class RadioBucket:
 
 @dataclass
 class RadioStats:
-    """Rendered by readings.api_serializers.RadioStatsSerializer."""
+    """Rendered by readings.api.serializers.RadioStatsSerializer."""
 
     device: str  # the Sigfox id
     since: datetime | None

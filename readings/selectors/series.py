@@ -54,7 +54,7 @@ class Bucket:
 @dataclass
 class Series:
     """A series over [since, until) as at most max_points points ([epoch ms, value]);
-    rendered by readings.api_serializers.SeriesSerializer."""
+    rendered by readings.api.serializers.SeriesSerializer."""
 
     device: str  # the Sigfox id
     sensor: str | None  # None: every sensor of the device
