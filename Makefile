@@ -55,6 +55,7 @@ run: install .env migrate static
 
 # The suite runs on SQLite unless DATABASE_URL names another database.
 test: install-dev
+	npm test
 	DEBUG=false SIGFOXSITE_READ_DOT_ENV=false SECRET_KEY=test-only-secret-key-not-for-production \
 	  $(PY) manage.py collectstatic --noinput --verbosity 0
 	SECRET_KEY=test-only-secret-key-not-for-production $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,8 +1,10 @@
 """The pages people read: the chart of chosen series, and one device's page.
 
-Both are drawn in the browser by static/dashboard/graph.js from the read API
-(readings/api.py); the page gives it its configuration as JSON (json_script).
+Both are drawn in the browser by static/dashboard/js/ (ES modules) from the read API
+(readings/api/views.py); the page gives it its configuration as JSON (json_script).
 """
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -11,10 +13,16 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from dashboard.selectors import GRAPH_MAX_SERIES, ChartChoices, chart_choices
+from dashboard.selectors import GRAPH_MAX_SERIES, RANGES, ChartChoices, chart_choices
+from readings.api.base import CheckedCursorPagination
 from readings.models import Rejection
 from readings.selectors.devices import device_get, device_latest_readings
-from readings.selectors.series import SERIES_MAX_POINTS, SERIES_MIN_POINTS, SeriesKey
+from readings.selectors.series import (
+    SERIES_DEFAULT_POINTS,
+    SERIES_MAX_POINTS,
+    SERIES_MIN_POINTS,
+    SeriesKey,
+)
 from readings.selectors.units import QuantityDisplays, quantity_displays, series_label
 
 # How often the chart pages ask for new readings.
@@ -42,7 +50,7 @@ def _int_param(request, name: str, *, low: int, high: int) -> int | None:
 
 
 def series_config(key: SeriesKey, displays: QuantityDisplays) -> dict:
-    """A series as graph.js knows it: ids, unit and label."""
+    """A series as the chart script knows it: ids, unit and label."""
     shown = displays.of(key.device_id, key.quantity)
     return {
         "device": key.device_id,
@@ -54,7 +62,8 @@ def series_config(key: SeriesKey, displays: QuantityDisplays) -> dict:
 
 
 def _chart_context(request, choices: ChartChoices, *, device=None) -> dict:
-    """The page's controls, and the JSON that graph.js draws from (json_script)."""
+    """The page's controls, and the JSON that static/dashboard/js/main.js draws
+    from (json_script): what to draw, and the server's bounds it keeps to."""
     # Units and labels of every series offered, from the settings loaded once.
     displays = quantity_displays(devices=choices.devices)
     chart = {
@@ -68,6 +77,23 @@ def _chart_context(request, choices: ChartChoices, *, device=None) -> dict:
         "range": choices.range,
         "from": choices.date_from,
         "to": choices.date_to,
+        # The presets' lengths, as the server reckons them (null: "all", "custom").
+        "ranges": {
+            name: None if length is None else length // timedelta(milliseconds=1)
+            for name, length in RANGES.items()
+        },
+        # The bounds of /api/series/ `points`; `fixed` is the address's ?points=
+        # (else the chart asks for about one point per pixel).
+        "points": {
+            "min": SERIES_MIN_POINTS,
+            "max": SERIES_MAX_POINTS,
+            "default": SERIES_DEFAULT_POINTS,
+            "fixed": _int_param(request, "points", low=SERIES_MIN_POINTS, high=SERIES_MAX_POINTS),
+        },
+        # Tests speed the live update up; nobody needs it faster than twice a second.
+        "pollMs": _int_param(request, "poll_ms", low=500, high=600_000) or POLL_MS,
+        # A poll asks for a full page of new readings; more than that loads afresh.
+        "pollPageSize": CheckedCursorPagination.max_page_size,
         "maxSeries": GRAPH_MAX_SERIES,
         "series": [series_config(key, displays) for key in choices.series],
         "keys": [series_config(key, displays) for key in choices.keys],
@@ -80,17 +106,13 @@ def _chart_context(request, choices: ChartChoices, *, device=None) -> dict:
         ),
         "chart": chart,
         "ranges": [(name, label) for name, label in RANGE_LABELS.items()],
-        # Tests speed the live update up; nobody needs it faster than twice a second.
-        "poll_ms": _int_param(request, "poll_ms", low=500, high=600_000) or POLL_MS,
-        "points": _int_param(request, "points", low=SERIES_MIN_POINTS,
-                             high=SERIES_MAX_POINTS),
         "callback_url": request.build_absolute_uri("/data/1"),
     }
 
 
 def graph(request):
     """The chart page: chosen series of chosen devices over a range, drawn by
-    static/dashboard/graph.js from the read API."""
+    static/dashboard/js/main.js from the read API."""
     if not _may_see_dashboard(request):
         return redirect_to_login(request.get_full_path())
     choices = chart_choices(

@@ -1,4 +1,9 @@
-"""What a Sigfox receiver keeps: devices, the messages they sent, the values in them."""
+"""What a Sigfox receiver keeps: devices, the messages they sent, the values in them.
+
+Over 400 lines, on purpose: Django finds an app's models in one module, and
+these tables are read together (a message, its readings, its receptions and
+sequence records); splitting them would only add imports between the parts.
+"""
 
 import math
 

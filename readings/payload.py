@@ -1,7 +1,9 @@
 """Decode Sigfox payloads with the backend's "custom payload config" grammar.
 
 Pure module: standard library only, no Django, so it can be tested and reused
-(re-decoding stored messages) without a database.
+(re-decoding stored messages) without a database. Over 400 lines, on purpose:
+it is one grammar (parse, then decode), and its parts share the field type
+they check, so it reads best as one file against section 3 of CALLBACKS.md.
 
 Source: /work/shared/sigfox/CALLBACKS.md section 3, which follows the Sigfox
 backend's own help text for the custom format; the worked examples are in

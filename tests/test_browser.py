@@ -91,52 +91,68 @@ def post_many(server, bodies):
         list(pool.map(send, by_device.values()))
 
 
+# The readiness contract of dashboard/static/dashboard/js/main.js: data
+# attributes on the canvases, and the charts through Chart.js's own lookup.
+CHART = "Chart.getChart('chart')"
+LINK_CHART = "Chart.getChart('link-chart')"
+CANVAS = "document.getElementById('chart').dataset"
+DRAWN = f"['ready', 'empty'].includes({CANVAS}.state)"
+
+
 def chart_state(page) -> list[dict]:
     return page.evaluate(
-        """() => window.sigfoxChart.data.datasets.map(d => ({
-               label: d.label, points: d.data.map(p => [p.x, p.y])}))"""
+        f"""() => {CHART}.data.datasets.map(d => ({{
+               label: d.label, points: d.data.map(p => [p.x, p.y])}}))"""
     )
 
 
+def loads(page) -> int:
+    return page.evaluate(f"() => Number({CANVAS}.loads)")
+
+
 def wait_for_load(page, count: int):
-    page.wait_for_function(f"() => (window.sigfoxState && window.sigfoxState.loads >= {count} "
-                           "&& document.getElementById('chart').dataset.ready === 'true')",
-                           timeout=15_000)
+    page.wait_for_function(f"() => Number({CANVAS}.loads) >= {count} && {DRAWN}", timeout=15_000)
 
 
 def wait_for_polls(page, more: int, appeared: str):
     """Until the poll timer ran `more` times from now, or the JS expression
     `appeared` holds (what the poll should not have done)."""
-    ticks = page.evaluate("() => window.sigfoxState.ticks || 0")
+    ticks = page.evaluate(f"() => Number({CANVAS}.ticks || 0)")
     page.wait_for_function(
-        f"() => (window.sigfoxState.ticks || 0) >= {ticks + more} || ({appeared})", timeout=10_000)
+        f"() => Number({CANVAS}.ticks || 0) >= {ticks + more} || ({appeared})", timeout=10_000)
 
 
 def x_window(page) -> list[float]:
-    return page.evaluate("() => [window.sigfoxChart.scales.x.min, window.sigfoxChart.scales.x.max]")
+    return page.evaluate(f"() => [{CHART}.scales.x.min, {CHART}.scales.x.max]")
 
 
 def tick_labels(page) -> list[str]:
-    return page.evaluate("() => window.sigfoxChart.scales.x.ticks.map(t => t.label)")
+    return page.evaluate(f"() => {CHART}.scales.x.ticks.map(t => t.label)")
 
 
 def wait_for_window_loaded(page):
     """Until the data drawn is the data asked for the x axis as it now stands
     (wheel events may still be zooming when the first reload starts)."""
     page.wait_for_function(
-        """() => { const s = window.sigfoxState, x = window.sigfoxChart.scales.x;
-                   return s.loads >= 2 && document.getElementById('chart').dataset.ready === 'true'
-                       && Math.abs(s.lastRequest.since - x.min) < 1000
-                       && Math.abs(s.lastRequest.until - x.max) < 1000; }""",
+        f"""() => {{ const asked = {CANVAS}, x = {CHART}.scales.x;
+                   return Number(asked.loads) >= 2 && {DRAWN}
+                       && Math.abs(Number(asked.since) - x.min) < 1000
+                       && Math.abs(Number(asked.until) - x.max) < 1000; }}""",
         timeout=15_000,
     )
 
 
+def link_datasets(page) -> dict[str, list]:
+    return page.evaluate(
+        f"""() => Object.fromEntries({LINK_CHART}.data.datasets.map(
+               d => [d.label, d.data.map(p => p.y)]))""")
+
+
 def visible_points(page) -> int:
     return page.evaluate(
-        """() => { const c = window.sigfoxChart, x = c.scales.x;
+        f"""() => {{ const c = {CHART}, x = c.scales.x;
                    return c.data.datasets.reduce((n, d) =>
-                       n + d.data.filter(p => p.x >= x.min && p.x <= x.max).length, 0); }"""
+                       n + d.data.filter(p => p.x >= x.min && p.x <= x.max).length, 0); }}"""
     )
 
 
@@ -185,16 +201,16 @@ def test_it_draws_a_callback_sent_over_http(server, page):
         post(server, {"device": "C0FFEE", "time": str(now + 600 * i), "temp": temp})
 
     page.goto(f"{server.url}/graph?device=C0FFEE")
-    page.wait_for_selector("canvas#chart[data-ready=true]", timeout=15_000)
+    page.wait_for_selector("canvas#chart[data-state=ready]", timeout=15_000)
     series = chart_state(page)
     assert [s["label"] for s in series] == ["C0FFEE · sensor 1 · temp (°C)"]
     assert series[0]["points"] == [[(now + 600 * i) * 1000, t] for i, t in enumerate([19, 21, -3])]
 
     # The time axis is labelled in the site's zone (Europe/Paris for this server).
-    assert page.evaluate("() => window.sigfoxChart.options.scales.x.title.text") == "Time (Europe/Paris)"
+    assert page.evaluate(f"() => {CHART}.options.scales.x.title.text") == "Time (Europe/Paris)"
     tick = page.evaluate(
-        """() => { const s = window.sigfoxChart.scales.x;
-                   return s._adapter.format(s.min, 'ZZZZ'); }"""
+        f"""() => {{ const s = {CHART}.scales.x;
+                   return s._adapter.format(s.min, 'ZZZZ'); }}"""
     )
     assert tick in {"CET", "CEST", "GMT+1", "GMT+2"}
 
@@ -273,10 +289,10 @@ def test_it_shows_a_new_reading_without_a_reload(server, page):
 
     post(server, {"device": "11FE01", "time": str(now), "temp": 23.5})
     page.wait_for_function(
-        "() => window.sigfoxChart.data.datasets[0].data.some(p => p.y === 23.5)", timeout=10_000)
+        f"() => {CHART}.data.datasets[0].data.some(p => p.y === 23.5)", timeout=10_000)
     assert page.evaluate("() => window.notReloaded") is True
     assert chart_state(page)[0]["points"] == [[(now - 600) * 1000, 20], [now * 1000, 23.5]]
-    assert page.evaluate("() => window.sigfoxState.loads") == 1
+    assert loads(page) == 1
 
 
 def test_it_fetches_finer_data_when_zooming(server, page, a_day):
@@ -293,7 +309,7 @@ def test_it_fetches_finer_data_when_zooming(server, page, a_day):
         page.wait_for_timeout(30)
     wait_for_window_loaded(page)
 
-    shown = page.evaluate("() => [window.sigfoxChart.scales.x.min, window.sigfoxChart.scales.x.max]")
+    shown = x_window(page)
     day_ms = 86_400_000
     assert shown[1] - shown[0] < day_ms / 2
     query = parse_qs(urlparse(series_requests[-1]).query)
@@ -310,18 +326,20 @@ def test_it_fetches_finer_data_when_zooming(server, page, a_day):
 def test_it_zooms_and_pans_with_buttons(server, page, a_day):
     page.goto(f"{server.url}/graph?device=DA1A01&quantity=temp&range=day&points=20")
     wait_for_load(page, 1)
-    width = page.evaluate("() => window.sigfoxChart.scales.x.max - window.sigfoxChart.scales.x.min")
+    shown = x_window(page)
+    width = shown[1] - shown[0]
     page.click("button[data-action=zoom-in]")
     wait_for_load(page, 2)
-    zoomed = page.evaluate("() => [window.sigfoxChart.scales.x.min, window.sigfoxChart.scales.x.max]")
+    zoomed = x_window(page)
     assert zoomed[1] - zoomed[0] < width * 0.75
     page.click("button[data-action=earlier]")
     wait_for_load(page, 3)
-    panned = page.evaluate("() => window.sigfoxChart.scales.x.min")
+    panned = x_window(page)[0]
     assert panned < zoomed[0]
     page.click("button[data-action=reset]")
     wait_for_load(page, 4)
-    assert page.evaluate("() => window.sigfoxChart.scales.x.max - window.sigfoxChart.scales.x.min") >= width - 5000
+    reset = x_window(page)
+    assert reset[1] - reset[0] >= width - 5000
 
 
 def test_it_links_the_csv_of_what_is_shown(server, page, a_day):
@@ -384,7 +402,7 @@ def test_it_works_with_the_keyboard(server, page, a_day):
     page.focus("button[data-action=zoom-in]")
     page.keyboard.press("Enter")
     wait_for_load(page, 4)
-    assert page.evaluate("() => window.sigfoxState.zoomed") is True
+    assert page.evaluate(f"() => {CANVAS}.zoomed") == "true"
     # Every control is reachable with Tab.
     reached = set()
     page.focus("#range")
@@ -405,10 +423,8 @@ def test_it_fits_a_phone_screen(server, phone, a_day):
 def test_it_shows_link_quality_on_the_device_page(server, page, a_day):
     page.goto(f"{server.url}/devices/DA1A01?range=day")
     wait_for_load(page, 1)
-    page.wait_for_selector("canvas#link-chart[data-ready=true]", timeout=15_000)
-    datasets = page.evaluate(
-        """() => Object.fromEntries(window.sigfoxLinkChart.data.datasets.map(
-               d => [d.label, d.data.map(p => p.y)]))""")
+    page.wait_for_selector("canvas#link-chart[data-state=ready]", timeout=15_000)
+    datasets = link_datasets(page)
     assert min(datasets["RSSI lowest"]) >= -127 and max(datasets["RSSI highest"]) <= -115
     assert datasets["SNR mean (dB)"]
     assert sum(datasets["Lost messages"]) == 2
@@ -438,12 +454,12 @@ def test_it_breaks_the_line_across_an_outage(server, page, a_day, an_outage):
     # A reading that comes after an hour more of silence starts a line of its own.
     now = an_outage["end"] // 1000 + 3600
     post(server, {"device": "DEAD01", "time": str(now), "temp": 99.5})
-    page.wait_for_function("""() => window.sigfoxChart.data.datasets.some(
+    page.wait_for_function(f"""() => {CHART}.data.datasets.some(
         d => d.label.startsWith('DEAD01') && d.data.some(p => p.y === 99.5))""", timeout=10_000)
     outage = {s["label"].split(" ")[0]: s["points"] for s in chart_state(page)}["DEAD01"]
     assert outage[-1] == [now * 1000, 99.5]
     assert outage[-2][1] is None and an_outage["end"] < outage[-2][0] < now * 1000
-    assert page.evaluate("() => window.sigfoxState.loads") == 1
+    assert loads(page) == 1
 
 
 def test_it_breaks_a_downsampled_line_only_between_buckets(server, page, an_outage):
@@ -456,13 +472,13 @@ def test_it_breaks_a_downsampled_line_only_between_buckets(server, page, an_outa
     assert not [t for t in breaks if an_outage["first"] < t < an_outage["stop"]
                 or an_outage["resume"] < t < an_outage["end"]]
     assert len([v for _, v in points if v is not None]) <= 40
-    assert page.evaluate("() => window.sigfoxChart.data.datasets[0].method") == "m4"
+    assert page.evaluate(f"() => {CHART}.data.datasets[0].method") == "m4"
 
     # Live readings follow the same rule: after an hour and a half of silence, a break.
     now = an_outage["end"] // 1000 + 5400
     post(server, {"device": "DEAD01", "time": str(now), "hum": 66.5})
     page.wait_for_function(
-        "() => window.sigfoxChart.data.datasets[0].data.some(p => p.y === 66.5)", timeout=10_000)
+        f"() => {CHART}.data.datasets[0].data.some(p => p.y === 66.5)", timeout=10_000)
     [points] = [s["points"] for s in chart_state(page)]
     assert points[-1] == [now * 1000, 66.5]
     assert points[-2][1] is None and an_outage["end"] < points[-2][0] < now * 1000
@@ -493,10 +509,10 @@ def test_it_adds_no_reading_after_a_zoom_into_the_past(server, page):
     assert shown[1] < (now - 3 * 3600) * 1000
 
     post(server, {"device": "5A0001", "time": str(now), "temp": 42})
-    wait_for_polls(page, 3, "window.sigfoxChart.data.datasets[0].data.some(p => p.y === 42)")
+    wait_for_polls(page, 3, f"{CHART}.data.datasets[0].data.some(p => p.y === 42)")
     assert chart_state(page) == before
     assert x_window(page) == shown
-    assert page.evaluate("() => window.sigfoxState.loads") == 2
+    assert loads(page) == 2
 
 
 def test_it_adds_no_reading_to_a_range_in_the_past(server, page):
@@ -512,7 +528,7 @@ def test_it_adds_no_reading_to_a_range_in_the_past(server, page):
     assert [v for _, v in before[0]["points"]] == [0, 1]
 
     post(server, {"device": "5A0002", "time": str(int(time.time())), "temp": 42})
-    wait_for_polls(page, 3, "window.sigfoxChart.data.datasets[0].data.some(p => p.y === 42)")
+    wait_for_polls(page, 3, f"{CHART}.data.datasets[0].data.some(p => p.y === 42)")
     assert chart_state(page) == before
     assert x_window(page) == shown
 
@@ -536,10 +552,8 @@ def test_it_shows_counter_resets_apart_from_losses(server, page, a_day, reset):
 
     page.route(re.compile(r"/api/devices/DA1A01/link/"), rewrite)
     page.goto(f"{server.url}/devices/DA1A01?range=day")
-    page.wait_for_selector("canvas#link-chart[data-ready=true]", timeout=15_000)
-    datasets = page.evaluate(
-        """() => Object.fromEntries(window.sigfoxLinkChart.data.datasets.map(
-               d => [d.label, d.data.map(p => p.y)]))""")
+    page.wait_for_selector("canvas#link-chart[data-state=ready]", timeout=15_000)
+    datasets = link_datasets(page)
     assert sum(datasets["Lost messages"]) == 2
     if reset:
         assert sum(datasets["Counter resets"]) == 1

@@ -1,4 +1,4 @@
-"""GET /graph and /devices/<id>: the chart pages (drawn by graph.js from the read API)."""
+"""GET /graph and /devices/<id>: the chart pages (drawn by dashboard/static/dashboard/js/ from the read API)."""
 
 import json
 import re
@@ -162,8 +162,15 @@ def test_it_loads_scripts_only_from_this_site(admin_client, some_readings):
 
 
 def test_it_polls_every_five_seconds_unless_told(admin_client, some_readings):
-    assert 'data-poll-ms="5000"' in admin_client.get("/graph").content.decode()
-    assert 'data-poll-ms="500"' in admin_client.get("/graph?poll_ms=1").content.decode()
+    assert chart_data(admin_client.get("/graph"))["pollMs"] == 5000
+    assert chart_data(admin_client.get("/graph?poll_ms=1"))["pollMs"] == 500
+
+
+def test_it_gives_the_chart_the_servers_bounds_and_presets(admin_client, some_readings):
+    data = chart_data(admin_client.get("/graph?points=5"))
+    assert data["ranges"]["day"] == 86_400_000 and data["ranges"]["all"] is None
+    assert data["points"] == {"min": 10, "max": 2000, "default": 1000, "fixed": 10}
+    assert data["pollPageSize"] == 1000 and data["maxSeries"] == 24
 
 
 def test_it_links_the_csv_of_what_is_shown(admin_client, some_readings):

@@ -82,7 +82,7 @@ def test_it_refuses_the_first_day_when_the_site_zone_puts_it_before_year_one(adm
     ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"),
     ("0", "99999999999.999999"),
     ("0001-01-01T00:00:00-01:00", "9999-12-31T23:59:59+01:00"),
-    ("2026-01-01T00:00:00.000Z", "2026-01-01T01:00:00.000Z"),  # as graph.js writes them
+    ("2026-01-01T00:00:00.000Z", "2026-01-01T01:00:00.000Z"),  # as the chart script writes them
 ])
 def test_it_accepts_the_widest_range(admin_client, since, until):
     for endpoint in TIME_FILTERED:

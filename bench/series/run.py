@@ -146,11 +146,11 @@ def measure_draws(server: Server, page_path: str, draws: int) -> dict:
             context = browser.new_context(viewport={"width": 1100, "height": 700})
             page = context.new_page()
             page.goto(server.url + page_path)
-            page.wait_for_selector("canvas#chart[data-ready=true]", timeout=120_000)
+            page.wait_for_selector("canvas#chart[data-state=ready]", timeout=120_000)
             ready = page.evaluate(
                 "() => performance.getEntriesByName('sigfox-chart-ready')[0].startTime")
             points = page.evaluate(
-                "() => window.sigfoxChart.data.datasets.reduce((n, d) => n + d.data.length, 0)")
+                "() => Chart.getChart('chart').data.datasets.reduce((n, d) => n + d.data.length, 0)")
             if i:  # the first run warms the server and Chromium itself
                 times.append(ready)
             context.close()
