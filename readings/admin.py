@@ -2,15 +2,16 @@ from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
-from django.core.paginator import Paginator
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.core.paginator import EmptyPage, Paginator
 from django.db import connections
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import F, Max, Min, Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from readings import payload, sigfox
-from readings.api_serializers import message_exact_values
+from readings.api.serializers import message_exact_values
 from readings.serializers import EXACT_FLOAT_LIMIT
 from readings.models import (
     Acknowledge,
@@ -19,14 +20,17 @@ from readings.models import (
     Downlink,
     Message,
     MessageConflict,
+    Quantity,
     QuantitySetting,
     Reading,
     Rejection,
     Reception,
     SequenceGap,
+    Series,
 )
 
-# Past this many rows the admin shows "more than N" pages instead of counting.
+# Past this many rows the admin shows "more than N" pages instead of counting,
+# and lists no page past them: an OFFSET reads every row it skips.
 COUNT_CAP = 10_000
 
 
@@ -34,8 +38,27 @@ class CappedCountPaginator(Paginator):
     """Counts at most COUNT_CAP + 1 rows, so a page view never scans a huge table.
 
     An unfiltered list on PostgreSQL shows the planner's row estimate instead,
-    which is free and close enough for paging.
+    which is free and close enough for paging. Pages stop at the one that
+    reaches COUNT_CAP rows (the last page of a million readings would skip
+    them all, 7 s): a page asked for past it is that last one, and
+    `past_bound` keeps the number asked for, to say so.
     """
+
+    past_bound = None
+
+    @cached_property
+    def num_pages(self):
+        return min(super().num_pages, -(-COUNT_CAP // self.per_page))
+
+    def validate_number(self, number):
+        try:
+            return super().validate_number(number)
+        except EmptyPage:
+            # Past the bound while rows remain: the bound's page. Past the rows: no page.
+            if int(number) <= self.num_pages or self.count <= COUNT_CAP:
+                raise
+            self.past_bound = int(number)
+            return self.num_pages
 
     @cached_property
     def count(self):
@@ -58,15 +81,31 @@ class SpanDatesQuerySet(QuerySet):
     The admin's date hierarchy asks for the distinct years, months or days of
     the listed rows, a scan of every row; on a big table the periods between
     the first and the last reading are a fair stand-in (an empty one just
-    lists nothing when picked).
+    lists nothing when picked). It first asks for MIN() and MAX() together,
+    which SQLite answers by reading the whole index: the same two look-ups.
     """
 
+    def span(self, field_name):
+        times = self.filter(**{f"{field_name}__isnull": False}).values_list(field_name, flat=True)
+        first = times.order_by(field_name).first()
+        if first is None:
+            return None, None
+        return first, times.order_by(f"-{field_name}").first()
+
+    def aggregate(self, *args, **kwargs):
+        first, last = kwargs.get("first"), kwargs.get("last")
+        if (not args and len(kwargs) == 2 and isinstance(first, Min) and isinstance(last, Max)
+                and first.filter is None and isinstance(field := first.source_expressions[0], F)
+                and last.get_source_expressions() == first.get_source_expressions()):
+            return dict(zip(["first", "last"], self.span(field.name)))
+        return super().aggregate(*args, **kwargs)
+
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
-        span = self.order_by().aggregate(first=Min(field_name), last=Max(field_name))
-        if span["first"] is None:
+        first, last = self.span(field_name)
+        if first is None:
             return []
         zone = tzinfo or timezone.get_current_timezone()
-        first, last = span["first"].astimezone(zone), span["last"].astimezone(zone)
+        first, last = first.astimezone(zone), last.astimezone(zone)
         periods, current = [], first.replace(month=1, day=1) if kind == "year" else first
         if kind == "month":
             current = first.replace(day=1)
@@ -83,7 +122,51 @@ class SpanDatesQuerySet(QuerySet):
         return periods
 
 
-class SpanDatesChangeList(ChangeList):
+class BoundedChangeList(ChangeList):
+    """A list that reads a big table through its indexes only: pages stop at
+    COUNT_CAP rows (with a word to the user), sorts are the `sortable_by`
+    columns alone, and every list query has a LIMIT."""
+
+    def get_ordering(self, request, queryset):
+        # Django offers sortable_by's columns but obeys ?o= for any other:
+        # drop those, leaving the default order when none is left.
+        if (asked := self.params.get(ORDER_VAR)) and self.sortable_by is not None:
+            if kept := [part for part in asked.split(".") if self.is_sortable(part)]:
+                self.params[ORDER_VAR] = ".".join(kept)
+            else:
+                del self.params[ORDER_VAR]
+        ordering = super().get_ordering(request, queryset)
+        # The tie-break by id runs the way the sort does: one walk down the
+        # index (SQLite sorts every row for time ASC, id DESC).
+        if (len(ordering) > 1 and ordering[-1] == "-pk" and isinstance(ordering[0], str)
+                and not ordering[0].startswith("-")):
+            ordering[-1] = "pk"
+        return ordering
+
+    def is_sortable(self, order_part: str) -> bool:
+        try:
+            return self.list_display[int(order_part.rpartition("-")[2])] in self.sortable_by
+        except (IndexError, ValueError):
+            return False
+
+    def get_results(self, request):
+        super().get_results(request)
+        if (asked := getattr(self.paginator, "past_bound", None)) is not None:
+            self.page_num = self.paginator.num_pages
+            messages.warning(request, (
+                f"Page {asked} is past the last page listed ({self.page_num}, {COUNT_CAP:,} rows): "
+                "this is that page. Narrow the list (a date, a filter or a search) or sort it "
+                "the other way to reach the rest."
+            ))
+        if not self.result_list.query.is_sliced:
+            # One page or "show all": the count said how few rows match; a row
+            # stored since then must not turn this into a read of the table.
+            self.result_list = self.result_list[
+                : self.list_max_show_all if self.show_all else self.list_per_page
+            ]
+
+
+class SpanDatesChangeList(BoundedChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         queryset = super().get_queryset(request, exclude_parameters)
         return SpanDatesQuerySet(model=queryset.model, query=queryset.query.chain(), using=queryset.db)
@@ -106,13 +189,54 @@ class DeviceSearchMixin:
         return queryset.filter(condition), False
 
 
+class RegistryValuesFilter(admin.AllValuesFieldListFilter):
+    """A filter whose choices come from a small registry table, not from a
+    SELECT DISTINCT over the listed one (a read of every row on each view)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lookup_choices = self.registry()
+
+    def registry(self) -> QuerySet:
+        raise NotImplementedError
+
+
+class QuantityFilter(RegistryValuesFilter):
+    def registry(self) -> QuerySet:
+        return Quantity.objects.order_by("name").values_list("name", flat=True)
+
+
+class SensorFilter(RegistryValuesFilter):
+    """The sensors of the registered series. A sensor whose messages gave no
+    reading is not listed; ?sensor=<name> still filters by it."""
+
+    def registry(self) -> QuerySet:
+        return Series.objects.order_by("sensor").values_list("sensor", flat=True).distinct()
+
+
 class BigTableAdmin(DeviceSearchMixin, admin.ModelAdmin):
-    """Admin for tables of millions of rows: no full counts, no distinct-date scans."""
+    """Admin for tables of millions of rows: each query of a list is answered by an index.
+
+    No full counts, no distinct-date scans, filter choices from small tables,
+    no facet counts (a count of every row for each choice), sorting by time
+    alone (the one column an index orders), no page past COUNT_CAP rows.
+    """
 
     paginator = CappedCountPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    sortable_by = ["time"]
     list_per_page = 50
     search_help_text = "The start of a device id (padded or not), or part of its name."
+    # What a URL may filter by besides the list's filters and dates: fields an
+    # index leads with (Django lets a URL filter by any field, ?rssi=-120).
+    indexed_lookups = ["device"]
+
+    def lookup_allowed(self, lookup, value, request=None):
+        filters = {item[0] if isinstance(item, (list, tuple)) else item for item in self.list_filter}
+        if lookup.split(LOOKUP_SEP)[0] not in filters | {self.date_hierarchy, *self.indexed_lookups}:
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
     def get_changelist(self, request, **kwargs):
         return SpanDatesChangeList
@@ -187,6 +311,9 @@ class DeviceAdmin(DeviceSearchMixin, admin.ModelAdmin):
     ]
     inlines = [QuantitySettingInline, DownlinkInline]
 
+    def get_changelist(self, request, **kwargs):
+        return BoundedChangeList
+
     def get_readonly_fields(self, request, obj=None):
         # The id ties stored messages to the device: fixed once created.
         fixed = ["first_seen", "last_seen", "downlink_delivered_at", "payload_config_notice",
@@ -247,7 +374,7 @@ class ReceptionInline(admin.TabularInline):
 
 class ReadingInline(admin.TabularInline):
     model = Reading
-    fields = ["sensor", "quantity", "value", "decoded"]
+    fields = ["sensor", "quantity", "value", "from_payload"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -269,13 +396,15 @@ class ConflictInline(admin.TabularInline):
 @admin.register(Message)
 class MessageAdmin(BigTableAdmin):
     list_display = ["time", "device", "sensor", "seq_number", "data", "rssi", "snr", "received_at"]
-    list_filter = ["sensor", "ack", "time"]
+    # By time only: no index holds sensor or ack, so filtering by them reads
+    # every message when few match (readings are filtered by sensor).
+    list_filter = ["time"]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
     fieldsets = [
         (None, {"fields": ["device", "device_type", "time", "seq_number", "sensor", "received_at"]}),
-        ("Payload", {"fields": ["data", "decoded", "downlink_data", "ack", "long_polling"]}),
+        ("Payload", {"fields": ["data", "payload_fields", "downlink_data", "ack", "long_polling"]}),
         ("Values as sent", {"fields": [
             "values_raw", "exact_values", "text_values", "field_errors",
         ]}),
@@ -303,18 +432,20 @@ class MessageAdmin(BigTableAdmin):
 @admin.register(Reading)
 class ReadingAdmin(BigTableAdmin):
     list_display = ["time", "device", "sensor", "quantity", "value_shown"]
-    list_filter = ["quantity", "sensor", "time"]
+    list_filter = [("quantity", QuantityFilter), ("sensor", SensorFilter), "time"]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
     raw_id_fields = ["device", "message"]
+    indexed_lookups = ["device", "message"]
     readonly_fields = ["message", "device", "sensor", "quantity", "value_shown", "time"]
     fields = readonly_fields
 
     def has_add_permission(self, request):
         return False
 
-    @admin.display(description="value", ordering="value")
+    # Not sortable: no index orders readings by value, a sort reads them all.
+    @admin.display(description="value")
     def value_shown(self, obj) -> str:
         """The value; past 2^53, the exact integer its message keeps, when it is that one."""
         if abs(obj.value) >= EXACT_FLOAT_LIMIT:

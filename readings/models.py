@@ -213,8 +213,8 @@ class Message(models.Model):
     duplicates = models.JSONField(null=True, blank=True, help_text="Receiving stations (DATA ADVANCED).")
     computed_location = models.JSONField(null=True, blank=True)
     # What the payload config made of `data`, text fields included, as
-    # decoded (before any scale): rewritten by `manage.py redecode`.
-    decoded = models.JSONField(null=True, blank=True)
+    # decoded (before any scale): rewritten by `manage.py redecode`. The API's "decoded".
+    payload_fields = models.JSONField(null=True, blank=True)
     # Numbers the callback sent itself, as sent (integers exact, before any
     # scale), per sensor path: {sensor: {name: number}}.
     values_raw = models.JSONField(
@@ -261,7 +261,7 @@ class Reading(models.Model):
     time = models.DateTimeField()
     # True when the value was decoded here from the raw payload (and so is
     # replaced by `manage.py redecode`), False when the callback sent it.
-    decoded = models.BooleanField(default=False)
+    from_payload = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-time"]

@@ -108,7 +108,7 @@ def snapshot() -> dict:
         "message": fields,
         "readings": sorted(
             Reading.objects.values_list(
-                "sensor", "quantity", "value", "time", "decoded", "device__sigfox_id"
+                "sensor", "quantity", "value", "time", "from_payload", "device__sigfox_id"
             )
         ),
         "receptions": list(Reception.objects.values_list("station", "rssi", "snr", "duplicate")),
@@ -131,7 +131,7 @@ def test_it_stores_every_variable_in_every_encoding(send_callback, callback_enco
 def test_it_stores_the_same_readings_in_every_encoding(send_callback, callback_encoding):
     send_callback("/data/1", EVERYTHING, callback_encoding)
     # customData "temp" (21.5) wins over the decoded one (21).
-    assert set(Reading.objects.values_list("quantity", "value", "decoded")) == EXPECTED_READINGS
+    assert set(Reading.objects.values_list("quantity", "value", "from_payload")) == EXPECTED_READINGS
     assert set(Reading.objects.values_list("sensor", "time")) == {("1", TIME)}
 
 

@@ -114,7 +114,7 @@ def snapshot() -> dict:
             for m in Message.objects.select_related("device")
         ),
         "readings": sorted(Reading.objects.values_list(
-            "device__sigfox_id", "message__time", "sensor", "quantity", "value", "time", "decoded")),
+            "device__sigfox_id", "message__time", "sensor", "quantity", "value", "time", "from_payload")),
         "gaps": sorted(SequenceGap.objects.values_list(
             "device__sigfox_id", "message__time", "previous_seq_number", "seq_number", "missing",
             "reset", "time")),

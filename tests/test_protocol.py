@@ -246,13 +246,13 @@ def test_it_decodes_the_firmware_frame_with_the_site_config(send, settings):
         "demo": 0.0, "temp_error": 0.0, "vbat_error": 0.0, "last_send_failed": 0.0,
         "analog_on": 0.0, "boot": 1.0,
     }
-    assert set(Reading.objects.values_list("decoded", flat=True)) == {True}
+    assert set(Reading.objects.values_list("from_payload", flat=True)) == {True}
 
 
 def test_it_keeps_the_whole_decode_on_the_message(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = FIRMWARE_CONFIG
     send(uplink(seqNumber=1, data=FIRMWARE_FRAME))
-    assert Message.objects.get().decoded == {
+    assert Message.objects.get().payload_fields == {
         "temp": 21, "vbat_mv": 3300, "analog_raw": 0, "interval_s": 618, "demo": False,
         "temp_error": False, "vbat_error": False, "last_send_failed": False, "analog_on": False,
         "boot": True,
@@ -302,28 +302,28 @@ def test_it_decodes_nothing_without_a_config(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = ""
     send(uplink(seqNumber=1, data=FIRMWARE_FRAME))
     assert Reading.objects.count() == 0
-    assert Message.objects.get().decoded is None
+    assert Message.objects.get().payload_fields is None
 
 
 def test_it_decodes_nothing_without_raw_data(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = "temp::int:8"
     send(uplink(seqNumber=1, hum=40))
     assert readings() == {"hum": 40.0}
-    assert Message.objects.get().decoded is None
+    assert Message.objects.get().payload_fields is None
 
 
 def test_it_keeps_text_fields_in_the_decode_only(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = "temp::int:8 label::char:3"
     send(uplink(seqNumber=1, data="15414243"))
     assert readings() == {"temp": 21.0}
-    assert Message.objects.get().decoded == {"temp": 21, "label": "ABC"}
+    assert Message.objects.get().payload_fields == {"temp": 21, "label": "ABC"}
 
 
 def test_it_makes_no_reading_of_a_field_beyond_the_payload(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = FIRMWARE_CONFIG
     send(uplink(seqNumber=1, data="15e40c"))
     assert readings() == {"temp": 21.0, "vbat_mv": 3300.0}
-    decoded = Message.objects.get().decoded
+    decoded = Message.objects.get().payload_fields
     assert decoded["interval_s"] is None and decoded["boot"] is None
 
 
@@ -332,7 +332,7 @@ def test_it_stores_a_text_field_holding_a_nul_byte(send_callback, settings):
     response = send_callback("/data/1", uplink(seqNumber=1, data="15410042"))
     assert response.status_code == 204
     assert readings() == {"temp": 21.0}
-    assert Message.objects.get().decoded == {"temp": 21, "label": "A\ufffdB"}
+    assert Message.objects.get().payload_fields == {"temp": 21, "label": "A\ufffdB"}
 
 
 def test_it_stores_the_message_when_a_decoded_field_name_is_too_long(send_callback, settings):
@@ -348,15 +348,15 @@ def test_it_lets_values_sent_in_the_body_win_over_decoded_ones(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = FIRMWARE_CONFIG
     send(uplink(seqNumber=1, data=FIRMWARE_FRAME, temp=22.5))
     assert Reading.objects.get(quantity="temp").value == 22.5
-    assert Reading.objects.get(quantity="temp").decoded is False
-    assert Reading.objects.get(quantity="vbat_mv").decoded is True
+    assert Reading.objects.get(quantity="temp").from_payload is False
+    assert Reading.objects.get(quantity="vbat_mv").from_payload is True
     assert Reading.objects.count() == 10
 
 
 def test_it_keeps_custom_data_readings_undecoded(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = FIRMWARE_CONFIG
     send(uplink(seqNumber=1, temp=21, hum=40))
-    assert set(Reading.objects.values_list("quantity", "decoded")) == {
+    assert set(Reading.objects.values_list("quantity", "from_payload")) == {
         ("temp", False), ("hum", False),
     }
 
@@ -367,14 +367,14 @@ def test_it_stores_the_message_when_a_stored_config_no_longer_parses(send):
     DeviceType.objects.update(payload_config="temp::int:99")
     send(uplink(seqNumber=1, data="15", deviceTypeId="ABC", hum=40))
     assert readings() == {"hum": 40.0}
-    assert Message.objects.get().decoded is None
+    assert Message.objects.get().payload_fields is None
 
 
 def test_it_stores_no_infinite_decoded_float(send, settings):
     settings.SIGFOX_PAYLOAD_CONFIG = "x::float:32 temp::int:8"
     send(uplink(seqNumber=1, data="7f80000015"))
     assert readings() == {"temp": 21.0}
-    assert Message.objects.get().decoded == {"x": None, "temp": 21}
+    assert Message.objects.get().payload_fields == {"x": None, "temp": 21}
 
 
 # Identity and duplicates

@@ -26,7 +26,7 @@ def redecode(*args) -> str:
 
 def readings_of(device="1A2B3C") -> dict:
     rows = Reading.objects.filter(device__sigfox_id=device).order_by("time", "quantity")
-    return {(int(r.time.timestamp()), r.quantity): (r.value, r.decoded) for r in rows}
+    return {(int(r.time.timestamp()), r.quantity): (r.value, r.from_payload) for r in rows}
 
 
 def test_it_decodes_messages_stored_before_a_config_was_set(post_json):
@@ -35,7 +35,7 @@ def test_it_decodes_messages_stored_before_a_config_was_set(post_json):
     Device.objects.update(payload_config="temp::int:8 vbat::uint:16:little-endian")
     output = redecode()
     assert readings_of() == {(1700000000, "temp"): (21.0, True), (1700000000, "vbat"): (3300.0, True)}
-    assert Message.objects.get().decoded == {"temp": 21, "vbat": 3300}
+    assert Message.objects.get().payload_fields == {"temp": 21, "vbat": 3300}
     assert output == "Re-decoded 1 of 1 messages with raw data: 0 readings replaced by 2.\n"
 
 

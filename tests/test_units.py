@@ -211,7 +211,7 @@ def test_the_csv_writes_a_scaled_large_value_as_its_float(admin_client, sensor_t
 def test_the_csv_takes_large_integers_decoded_from_the_payload(admin_client):
     big = -(2**62) - 3
     device = store("1A2B3C", [(minutes(1)[0][0], float(big))], quantity="n")
-    Message.objects.filter(device=device).update(decoded={"n": big})
+    Message.objects.filter(device=device).update(payload_fields={"n": big})
     assert download(admin_client)[1][4] == str(big)
 
 

@@ -89,6 +89,9 @@ class ReadingSerializer(ReadingUnitMixin, serializers.ModelSerializer):
     time = utc_time()
     device = serializers.CharField(source="device.sigfox_id")
     unit = serializers.SerializerMethodField(help_text=UNIT_HELP)
+    decoded = serializers.BooleanField(
+        source="from_payload",
+        help_text="True when the value was decoded here from the message's raw payload.")
 
     class Meta:
         model = Reading
@@ -102,6 +105,7 @@ class MessageSerializer(serializers.ModelSerializer):
     time = utc_time()
     received_at = utc_time()
     device = serializers.CharField(source="device.sigfox_id")
+    decoded = serializers.JSONField(source="payload_fields", allow_null=True, required=False)
     exact_values = serializers.SerializerMethodField(
         help_text=(
             "Integers beyond 2^53 that the callback sent or the payload held, as decimal "
@@ -126,7 +130,7 @@ class MessageSerializer(serializers.ModelSerializer):
 def message_exact_values(message: Message) -> dict[str, str]:
     """{name: decimal string} of the message's integers that a float cannot hold exactly."""
     found = {}
-    sources = [*(message.values_raw or {}).values(), message.decoded or {}]
+    sources = [*(message.values_raw or {}).values(), message.payload_fields or {}]
     for values in sources:
         for name, value in values.items():
             if type(value) is int and abs(value) > EXACT_FLOAT_LIMIT:

@@ -73,11 +73,11 @@ EXACT_INTEGER_LIMIT = 2**53
 def _exact_integer(message_pk: int, sensor: str, quantity: str, value: float) -> int | None:
     """The integer the message kept for this reading (as the callback sent it, or as
     the payload decoded), when it is the reading's value unscaled; else None."""
-    message = Message.objects.filter(pk=message_pk).values("values_raw", "decoded").first()
+    message = Message.objects.filter(pk=message_pk).values("values_raw", "payload_fields").first()
     if message is None:
         return None
     sent = message["values_raw"] or {}
-    candidates = [(sent.get(sensor) or {}).get(quantity), (message["decoded"] or {}).get(quantity)]
+    candidates = [(sent.get(sensor) or {}).get(quantity), (message["payload_fields"] or {}).get(quantity)]
     for raw in candidates:
         # A scaled reading is no longer the raw integer: its float stands.
         if type(raw) is int and float(raw) == value:

@@ -32,7 +32,7 @@ class Decoded:
 
     `numbers`: numeric and boolean fields as floats (the readings, before any
     scale); `stored`: every field made JSON-safe (integers exact), for
-    Message.decoded; `error`: why nothing could be decoded, or "".
+    Message.payload_fields; `error`: why nothing could be decoded, or "".
     """
 
     numbers: dict[str, float]

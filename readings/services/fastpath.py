@@ -68,7 +68,7 @@ unknown AS (
         device_id, time, seq_number, sensor, body_raw, content_type, received_at,
         data, device_type_id, ack, long_polling, station, rssi, snr, avg_snr, lat, lng, lqi,
         link_quality, operator_name, country_code, fixed_lat, fixed_lng, duplicates,
-        computed_location, decoded, values_raw, text_values, field_errors, downlink_data
+        computed_location, payload_fields, values_raw, text_values, field_errors, downlink_data
     )
     SELECT dev.id, {_TIME}, {_SEQ}, %(sensor)s::text, %(body_raw)s::text,
            %(content_type)s::text, %(now)s::timestamptz, '', NULL,
@@ -83,7 +83,7 @@ unknown AS (
     ON CONFLICT (device_id, time) DO NOTHING
     RETURNING id, device_id
 ), readings AS (
-    INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, decoded)
+    INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, from_payload)
     SELECT msg.id, msg.device_id, %(sensor)s::text, v.quantity,
            CASE WHEN own.id IS NOT NULL THEN v.value * own.scale + own."offset"
                 WHEN typ.id IS NOT NULL THEN v.value * typ.scale + typ."offset"

@@ -138,7 +138,7 @@ def _message_ingest_orm(*, uplink: UplinkCallback, now: datetime) -> IngestResul
         content_type=uplink.content_type,
         received_at=now,
         data=uplink.data or "",
-        decoded=decoded.stored,
+        payload_fields=decoded.stored,
         values_raw={uplink.sensor: uplink.values_raw} if uplink.values_raw else None,
         text_values=uplink.text_values or None,
         field_errors=field_errors or None,
@@ -214,7 +214,7 @@ def _readings_add(
         elif kept is None:
             new.append(Reading(message=message, device=device, sensor=reading_sensor,
                                quantity=quantity, value=value, time=message.time,
-                               decoded=was_decoded))
+                               from_payload=was_decoded))
         elif kept != value:
             _conflict(message, device, quantity, reading_sensor, kept, value, now)
         elif (not was_decoded and quantity in stored_raw and quantity in raw
@@ -280,7 +280,7 @@ def _message_merge(message: Message, *, uplink: UplinkCallback, device: Device, 
     if uplink.data and not message.data:
         changes["data"] = uplink.data
         decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
-        changes["decoded"] = decoded.stored
+        changes["payload_fields"] = decoded.stored
         if decoded.error:
             changes["field_errors"] = {**changes.get("field_errors", message.field_errors or {}),
                                        "data": decoded.error}

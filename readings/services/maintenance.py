@@ -182,7 +182,7 @@ def messages_redecode(
                 errors.pop("data", None)
                 if decoded.error:
                     errors["data"] = decoded.error
-                if (have == wanted and message.decoded == decoded.stored and not rescaled
+                if (have == wanted and message.payload_fields == decoded.stored and not rescaled
                         and errors == (message.field_errors or {})):
                     continue
                 changed += 1
@@ -193,17 +193,17 @@ def messages_redecode(
                         device=message.device, keys=[(message.sensor, q) for q in wanted], now=timezone.now()
                     )
                     wanted = {q: v for q, v in wanted.items() if (message.sensor, q) in admitted}
-                    deleted += Reading.objects.filter(message=message, decoded=True).delete()[0]
+                    deleted += Reading.objects.filter(message=message, from_payload=True).delete()[0]
                     Reading.objects.bulk_create(
                         Reading(message=message, device_id=message.device_id, sensor=message.sensor,
-                                quantity=quantity, value=value, time=message.time, decoded=True)
+                                quantity=quantity, value=value, time=message.time, from_payload=True)
                         for quantity, value in wanted.items()
                     )
                     created += len(wanted)
                 for pk, value in rescaled.items():
                     Reading.objects.filter(pk=pk).update(value=value)
                 Message.objects.filter(pk=message.pk).update(
-                    decoded=decoded.stored, field_errors=errors or None
+                    payload_fields=decoded.stored, field_errors=errors or None
                 )
         if on_batch is not None:
             on_batch(seen)
@@ -216,10 +216,10 @@ def messages_redecode(
 
 
 def _readings_of(message_pks: list[int]) -> dict[int, dict[tuple[str, str], tuple[int, float, bool]]]:
-    """{message pk: {(sensor, quantity): (reading pk, value, decoded)}}."""
+    """{message pk: {(sensor, quantity): (reading pk, value, from_payload)}}."""
     found: dict[int, dict] = {}
     rows = Reading.objects.filter(message_id__in=message_pks).values_list(
-        "message_id", "sensor", "quantity", "pk", "value", "decoded"
+        "message_id", "sensor", "quantity", "pk", "value", "from_payload"
     )
     for message_pk, sensor, quantity, pk, value, was_decoded in rows:
         found.setdefault(message_pk, {})[(sensor, quantity)] = (pk, value, was_decoded)
