@@ -34,6 +34,7 @@ import json
 import psycopg
 from django.db import connection
 
+from readings import db
 from readings.models import DownlinkMode
 from readings.sigfox import SEQ_MODULO
 
@@ -155,7 +156,7 @@ SELECT (SELECT count(*) FROM msg), EXISTS (SELECT 1 FROM unknown)
 def applies(uplink) -> bool:
     """True for an uplink these statements store exactly as the ORM path would."""
     return (
-        connection.vendor == "postgresql"
+        db.is_postgresql()
         and not connection.in_atomic_block
         and not uplink.data
         and not uplink.device_type_id
