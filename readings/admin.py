@@ -233,8 +233,9 @@ class BigTableAdmin(DeviceSearchMixin, admin.ModelAdmin):
     indexed_lookups = ["device"]
 
     def lookup_allowed(self, lookup, value, request=None):
-        filters = {item[0] if isinstance(item, (list, tuple)) else item for item in self.list_filter}
-        if lookup.split(LOOKUP_SEP)[0] not in filters | {self.date_hierarchy, *self.indexed_lookups}:
+        fields = {self.date_hierarchy, *self.indexed_lookups}
+        fields |= {f[0] if isinstance(f, (list, tuple)) else f for f in self.list_filter}
+        if lookup.split(LOOKUP_SEP)[0] not in fields:
             return False
         return super().lookup_allowed(lookup, value, request)
 
