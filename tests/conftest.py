@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from readings.models import Device, Message, Reading
 from tests.serving import (
@@ -15,12 +16,39 @@ from tests.serving import (
 
 TUTORIAL_BODY = '{"device":"1A2B3C","time":"1700000000","temp":21}'
 
+# Hypothesis profiles: "dev" is quick for a run by hand, "ci" (hypothesis's own
+# CI profile: derandomized, no deadline) runs four times as many cases.
+# HYPOTHESIS_PROFILE picks one; CI=true picks "ci". Tests that need more cases
+# than most ask for a multiple of the profile's max_examples, so both scale.
+# Loaded here, before the test modules build their settings from it.
+hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
+hypothesis_settings.register_profile("ci", hypothesis_settings.get_profile("ci"), max_examples=200)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
+)
+
+
+def pytest_collection_modifyitems(items):
+    # Whatever asks for the gunicorn `server` is served over HTTP, wherever it lives.
+    for item in items:
+        if "server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.http)
+
 
 @pytest.fixture(autouse=True)
 def _plain_http(settings):
     # The test client speaks plain HTTP; production's HTTPS redirect is
     # covered by the deploy-check test.
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _static_files_found_on_request(settings):
+    # Each test's client builds the middleware anew, and WhiteNoise would stat
+    # and index every collected static file each time (a fifth of a second a
+    # test). No in-process test fetches a static file; tests/test_server.py
+    # checks WhiteNoise as production serves.
+    settings.WHITENOISE_AUTOREFRESH = True
 
 
 @pytest.fixture

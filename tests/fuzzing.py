@@ -1,7 +1,8 @@
 """What the fuzz tests share: how many cases to run, and the mix of answers they got.
 
-CI runs a small share of cases (FUZZ_CI_EXAMPLES per test, a few seconds);
-FUZZ_EXAMPLES=N runs N per test, for a long run by hand:
+A run takes as many cases per test as the hypothesis profile says (50 by hand,
+200 in CI: tests/conftest.py), a few seconds; FUZZ_EXAMPLES=N runs N per test,
+for a long run by hand:
 
     FUZZ_EXAMPLES=100000 .venv/bin/python -m pytest -m fuzz tests/test_fuzz.py
 
@@ -15,11 +16,11 @@ from urllib.parse import urlencode
 
 from hypothesis import HealthCheck, settings
 
-FUZZ_CI_EXAMPLES = 100
-# Per operation of the read API: schemathesis adds its own cases from the schema.
-SCHEMA_CI_EXAMPLES = 10
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or FUZZ_CI_EXAMPLES)
-SCHEMA_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or SCHEMA_CI_EXAMPLES)
+# The profile is loaded by tests/conftest.py before this module is imported.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or settings.default.max_examples)
+# Per operation of the read API, a fifth of that (10 by hand, 40 in CI):
+# schemathesis adds its own cases from the schema.
+SCHEMA_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or settings.default.max_examples // 5)
 
 settings.register_profile(
     "fuzz",

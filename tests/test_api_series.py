@@ -4,7 +4,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from tests.test_api import T0, minutes, store
@@ -30,10 +30,15 @@ def wave(i: int) -> float:
     return round(20 + 5 * math.sin(i / 50), 3)
 
 
-@pytest.fixture
-def long_series():
-    store("1A2B3C", minutes(10_000, values=wave))
-    return [(T0_MS + i * 60 * MS, wave(i)) for i in range(10_000)]
+@pytest.fixture(scope="class")
+def long_series(django_db_setup, django_db_blocker):
+    """10,000 readings, stored once for the tests of a class that only read them:
+    a transaction around the class holds them and is rolled back after its last
+    test; each test still runs in a savepoint of its own inside it."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        store("1A2B3C", minutes(10_000, values=wave))
+        yield [(T0_MS + i * 60 * MS, wave(i)) for i in range(10_000)]
+        transaction.set_rollback(True)
 
 
 def test_it_answers_a_short_range_with_every_reading(admin_client):
@@ -48,58 +53,57 @@ def test_it_answers_a_short_range_with_every_reading(admin_client):
     assert body["since"] == "2026-01-01T00:00:00Z"
 
 
-def test_it_downsamples_a_long_range_to_at_most_n_points(admin_client, long_series):
-    body = series(admin_client, "device=1A2B3C&quantity=temp&points=100")
-    assert body["method"] == "m4"
-    assert body["count"] == 10_000
-    assert len(body["points"]) <= 100
-    assert len(body["buckets"]) == 25
-    times = [t for t, _ in body["points"]]
-    assert times == sorted(times)
+class TestALongSeries:
+    """Read-only tests of one long series, stored once for all of them."""
 
+    def test_it_downsamples_a_long_range_to_at_most_n_points(self, admin_client, long_series):
+        body = series(admin_client, "device=1A2B3C&quantity=temp&points=100")
+        assert body["method"] == "m4"
+        assert body["count"] == 10_000
+        assert len(body["points"]) <= 100
+        assert len(body["buckets"]) == 25
+        times = [t for t, _ in body["points"]]
+        assert times == sorted(times)
 
-def test_it_keeps_the_spikes(admin_client, long_series):
-    body = series(admin_client, "device=1A2B3C&quantity=temp&points=40")
-    assert [T0_MS + 1234 * 60 * MS, 1000.0] in body["points"]
-    assert [T0_MS + 7777 * 60 * MS, -500.0] in body["points"]
-    assert max(v for _, v in body["points"]) == 1000.0
-    assert min(v for _, v in body["points"]) == -500.0
+    def test_it_keeps_the_spikes(self, admin_client, long_series):
+        body = series(admin_client, "device=1A2B3C&quantity=temp&points=40")
+        assert [T0_MS + 1234 * 60 * MS, 1000.0] in body["points"]
+        assert [T0_MS + 7777 * 60 * MS, -500.0] in body["points"]
+        assert max(v for _, v in body["points"]) == 1000.0
+        assert min(v for _, v in body["points"]) == -500.0
 
+    def test_it_keeps_first_min_max_last_of_every_bucket(self, admin_client, long_series):
+        body = series(admin_client, "device=1A2B3C&quantity=temp&points=200"
+                                    "&since=2026-01-01T00:00:00Z&until=2026-01-07T22:40:00Z")
+        assert len(body["buckets"]) == 50
+        for bucket in body["buckets"]:
+            inside = [(t, v) for t, v in long_series if bucket["start"] <= t < bucket["end"]]
+            assert bucket["count"] == len(inside)
+            low = min(inside, key=lambda p: (p[1], p[0]))
+            high = max(inside, key=lambda p: (p[1], -p[0]))
+            assert (bucket["min_time"], bucket["min"]) == low
+            assert (bucket["max_time"], bucket["max"]) == high
+            assert (bucket["first_time"], bucket["first"]) == inside[0]
+            assert (bucket["last_time"], bucket["last"]) == inside[-1]
+        assert sum(b["count"] for b in body["buckets"]) == 10_000
 
-def test_it_keeps_first_min_max_last_of_every_bucket(admin_client, long_series):
-    body = series(admin_client, "device=1A2B3C&quantity=temp&points=200"
-                                "&since=2026-01-01T00:00:00Z&until=2026-01-07T22:40:00Z")
-    assert len(body["buckets"]) == 50
-    for bucket in body["buckets"]:
-        inside = [(t, v) for t, v in long_series if bucket["start"] <= t < bucket["end"]]
-        assert bucket["count"] == len(inside)
-        low = min(inside, key=lambda p: (p[1], p[0]))
-        high = max(inside, key=lambda p: (p[1], -p[0]))
-        assert (bucket["min_time"], bucket["min"]) == low
-        assert (bucket["max_time"], bucket["max"]) == high
-        assert (bucket["first_time"], bucket["first"]) == inside[0]
-        assert (bucket["last_time"], bucket["last"]) == inside[-1]
-    assert sum(b["count"] for b in body["buckets"]) == 10_000
+    def test_it_cuts_the_range_into_equal_buckets(self, admin_client, long_series):
+        body = series(admin_client, "device=1A2B3C&quantity=temp&points=40"
+                                    "&since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z")
+        edges = [(b["start"], b["end"]) for b in body["buckets"]]
+        assert edges == [(T0_MS + i * 8640 * MS, T0_MS + (i + 1) * 8640 * MS) for i in range(10)]
+        assert body["count"] == 1440
 
-
-def test_it_cuts_the_range_into_equal_buckets(admin_client, long_series):
-    body = series(admin_client, "device=1A2B3C&quantity=temp&points=40"
-                                "&since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z")
-    edges = [(b["start"], b["end"]) for b in body["buckets"]]
-    assert edges == [(T0_MS + i * 8640 * MS, T0_MS + (i + 1) * 8640 * MS) for i in range(10)]
-    assert body["count"] == 1440
-
-
-def test_it_downsamples_in_the_database_not_in_python(admin_client, long_series):
-    with CaptureQueriesContext(connection) as queries:
-        body = series(admin_client, "device=1A2B3C&quantity=temp&points=100"
-                                    "&since=2026-01-01T00:00:00Z&until=2026-01-08T00:00:00Z")
-    assert body["count"] == 10_000
-    grouped = [q["sql"] for q in queries if "PARTITION BY bucket" in q["sql"] or "GROUP BY bucket" in q["sql"]]
-    assert len(grouped) == 1
-    # The only other read of readings is the probe for a short range (LIMIT points + 1).
-    plain = [q["sql"] for q in queries if "readings_reading" in q["sql"] and q["sql"] not in grouped]
-    assert all("LIMIT" in sql for sql in plain), plain
+    def test_it_downsamples_in_the_database_not_in_python(self, admin_client, long_series):
+        with CaptureQueriesContext(connection) as queries:
+            body = series(admin_client, "device=1A2B3C&quantity=temp&points=100"
+                                        "&since=2026-01-01T00:00:00Z&until=2026-01-08T00:00:00Z")
+        assert body["count"] == 10_000
+        grouped = [q["sql"] for q in queries if "PARTITION BY bucket" in q["sql"] or "GROUP BY bucket" in q["sql"]]
+        assert len(grouped) == 1
+        # The only other read of readings is the probe for a short range (LIMIT points + 1).
+        plain = [q["sql"] for q in queries if "readings_reading" in q["sql"] and q["sql"] not in grouped]
+        assert all("LIMIT" in sql for sql in plain), plain
 
 
 def test_it_keeps_a_flat_series_small(admin_client):

@@ -24,6 +24,8 @@ from tests.serving import (
     served_env,
 )
 
+pytestmark = pytest.mark.http
+
 CUT_AFTER_S = 2.0
 CUT_FOR_S = 3.0
 RUN_AFTER_S = 4.0
@@ -110,6 +112,15 @@ def postgres_url():
     return url
 
 
+@pytest.fixture
+def database_url(postgres_url):
+    """A database of the test's own beside the test database, dropped afterwards.
+    Named after this process, so that two suites can share one PostgreSQL."""
+    url = postgres_database(postgres_url, f"sigfoxsite_faults_{os.getpid()}")
+    yield url
+    drop_postgres_database(postgres_url, url)
+
+
 def send_until(stop: threading.Event, url: str, client: int, results: list) -> None:
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=15)
@@ -131,8 +142,7 @@ def send_until(stop: threading.Event, url: str, client: int, results: list) -> N
         results.append((started, body["device"], number, status, time.monotonic() - started))
 
 
-def test_it_answers_503_while_the_database_is_gone_and_recovers(postgres_url, tmp_path):
-    database_url = postgres_database(postgres_url, "sigfoxsite_faults")
+def test_it_answers_503_while_the_database_is_gone_and_recovers(database_url, tmp_path):
     migrate(served_env(database_url))
     host, port = "127.0.0.1", 5432
     proxy = TcpProxy((host, port))
@@ -181,7 +191,6 @@ def test_it_answers_503_while_the_database_is_gone_and_recovers(postgres_url, tm
         }
     acknowledged = {(device, 1_700_000_000 + number * 600) for _, device, number, status, _ in results
                     if status == 204}
-    drop_postgres_database(postgres_url, database_url)
     # Every 204 was committed; nothing is half-stored (each message has both readings).
     assert acknowledged <= set(stored)
     assert set(stored.values()) == {2}

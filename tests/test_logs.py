@@ -96,6 +96,7 @@ def body(n: int) -> str:
     return json.dumps({"device": "1A2B3C", "time": 1700000000 + 600 * n, "temp": n})
 
 
+@pytest.mark.http
 def test_it_keeps_the_query_token_out_of_the_access_log(logged):
     url, log_path = logged
     assert request(f"{url}/data/1?token={SECRET}", body(1)) == 204
@@ -109,6 +110,7 @@ def test_it_keeps_the_query_token_out_of_the_access_log(logged):
     assert SECRET not in text
 
 
+@pytest.mark.http
 def test_it_never_writes_the_authorization_header(logged):
     url, log_path = logged
     basic = base64.b64encode(f"sigfox:{SECRET}".encode()).decode()
@@ -120,6 +122,7 @@ def test_it_never_writes_the_authorization_header(logged):
     assert SECRET not in text and basic not in text
 
 
+@pytest.mark.http
 def test_it_masks_the_token_of_a_referer(logged):
     url, log_path = logged
     referer = f"https://example.org/data/1?token={SECRET}"
@@ -128,6 +131,7 @@ def test_it_masks_the_token_of_a_referer(logged):
     assert SECRET not in text
 
 
+@pytest.mark.http
 def test_it_keeps_djangos_warnings_in_the_same_log(logged):
     url, log_path = logged
     assert request(f"{url}/data/1?token={SECRET}-again", body(7)) == 401

@@ -22,8 +22,11 @@ VECTORS_PATH = Path(__file__).parent / "data" / "payload-vectors.json"
 SHARED_VECTORS_PATH = Path(__file__).resolve().parents[2] / "shared" / "sigfox" / "payload-vectors.json"
 VECTORS = json.loads(VECTORS_PATH.read_text())
 
-# Enough examples to find layout bugs while the file still runs in seconds.
-MODERATE = settings(max_examples=300, deadline=None)
+# Enough examples to find layout bugs while the file still runs in seconds: twice
+# the profile's count (tests/conftest.py), 100 by hand and 400 in CI.
+MODERATE = settings(max_examples=2 * settings.default.max_examples, deadline=None)
+# The old grammar against the new, over more of the space of configs: 150 and 600.
+WIDE = settings(max_examples=3 * settings.default.max_examples, deadline=None)
 
 OLD_REFUSED = "the old grammar refused it; it decodes now"
 
@@ -663,7 +666,7 @@ def legacy_config(part_lists) -> str:
     return " ".join(tokens)
 
 
-@settings(max_examples=400, deadline=None)
+@WIDE
 @given(part_lists=legacy_part_lists, data=st.binary(max_size=12))
 def test_it_agrees_with_the_old_decoder_exactly_when_it_finds_no_change(part_lists, data):
     config = legacy_config(part_lists)
@@ -706,7 +709,7 @@ old_valid_configs = st.integers(1, 4).flatmap(
 ).map(" ".join)
 
 
-@settings(max_examples=400, deadline=None)
+@WIDE
 @given(config=old_valid_configs, data=st.binary(max_size=12))
 def test_it_reads_an_old_config_as_before_unless_it_says_otherwise(config, data):
     old = old_grammar_decode(config, data)

@@ -12,7 +12,7 @@ Every check runs, response-schema conformance included. Left out:
   on what is stored (an unknown device, a second setting of one quantity, a
   device or a device type but not both), which a schema cannot say.
 
-In CI each operation gets SCHEMA_CI_EXAMPLES generated cases, besides the
+Each operation gets SCHEMA_EXAMPLES generated cases (more in CI), besides the
 cases schemathesis derives from the schema (examples, boundaries, each
 constraint broken in turn); FUZZ_EXAMPLES=N asks for N (tests/fuzzing.py).
 """
