@@ -1,7 +1,7 @@
 """The admin of every table of the core.
 
 Over 400 lines, on purpose: the big tables' machinery (capped counts, index-only
-filter choices, bounded pages; tests/test_admin_scans.py) is shared by the
+filter choices, bounded pages; tests/readings/admin/test_admin_scans.py) is shared by the
 ModelAdmins below it, and Django looks for an app's admin in this one module.
 """
 

@@ -463,7 +463,7 @@ def legacy_meaning_changed(config: str) -> str | None:
       byteIndex starts on the last byte used, one byte earlier than before.
 
     So a config both grammars accept reads the same unless the last case
-    occurs (tests/test_payload.py checks this against the old decoder).
+    occurs (tests/readings/test_payload.py checks this against the old decoder).
 
     Returns a short reason when the new grammar refuses a config the old one
     accepted, accepts one it refused (stored messages were never decoded

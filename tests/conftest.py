@@ -46,7 +46,7 @@ def _plain_http(settings):
 def _static_files_found_on_request(settings):
     # Each test's client builds the middleware anew, and WhiteNoise would stat
     # and index every collected static file each time (a fifth of a second a
-    # test). No in-process test fetches a static file; tests/test_server.py
+    # test). No in-process test fetches a static file; tests/project/test_server.py
     # checks WhiteNoise as production serves.
     settings.WHITENOISE_AUTOREFRESH = True
 

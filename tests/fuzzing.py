@@ -4,7 +4,7 @@ A run takes as many cases per test as the hypothesis profile says (50 by hand,
 200 in CI: tests/conftest.py), a few seconds; FUZZ_EXAMPLES=N runs N per test,
 for a long run by hand:
 
-    FUZZ_EXAMPLES=100000 .venv/bin/python -m pytest -m fuzz tests/test_fuzz.py
+    FUZZ_EXAMPLES=100000 .venv/bin/python -m pytest -m fuzz tests/readings/callbacks/test_fuzz.py
 
 send() delivers a callback in any of its encodings, lone surrogates and all.
 """

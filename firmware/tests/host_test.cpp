@@ -2,7 +2,7 @@
 // scenario. Prints one JSON line per frame the sketch sent:
 //   {"scenario": ..., "hex": ..., "ok": ..., "expect": {<field>: <value>}}
 // where expect holds what the scenario fed the stand-ins, in payload units,
-// for tests/test_firmware.py to compare with the decoded frame. Budget and
+// for tests/firmware/test_firmware.py to compare with the decoded frame. Budget and
 // timing problems go to stderr and make the exit status 1.
 
 #include <Akeru.h>

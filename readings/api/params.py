@@ -10,7 +10,7 @@ from readings.times import iso_utc
 
 # Query parameters are read with ASCII-only patterns and no trimming: Python's
 # \d and int() also take "٣" and " 12", which no client means and the OpenAPI
-# schema (readings/api/views.py, checked by tests/test_schema_fuzz.py) cannot say.
+# schema (readings/api/views.py, checked by tests/readings/api/test_schema_fuzz.py) cannot say.
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,100}")
 SENSOR = sigfox.SENSOR_PATTERN
 DEVICE = sigfox.DEVICE_ID_PATTERN

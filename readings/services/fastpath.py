@@ -25,7 +25,7 @@ Anything else (raw data to decode, a device type, a base station, a BIDIR
 request, a copy of a stored frame to merge, a database other than
 PostgreSQL, a caller already inside a transaction) goes through the ORM
 path in services.ingest, which stays the reference for behaviour. Every change to
-ingest lands in both: tests/test_fastpath.py applies generated sequences of
+ingest lands in both: tests/readings/services/test_fastpath.py applies generated sequences of
 callbacks through each path and compares every row they write.
 """
 

@@ -1,7 +1,7 @@
 """Storing uplink callbacks: one frame, one message, whatever the copies.
 
 The reference implementation of ingest; readings.services.fastpath mirrors
-its commonest case in SQL for PostgreSQL, proven equal by tests/test_fastpath.py.
+its commonest case in SQL for PostgreSQL, proven equal by tests/readings/services/test_fastpath.py.
 """
 
 import logging
@@ -101,7 +101,7 @@ def message_ingest(*, uplink: UplinkCallback, now: datetime) -> IngestResult:
     readings it does not have yet; a value that disagrees with a stored one
     keeps the first and is recorded as a MessageConflict. On PostgreSQL a
     plain new uplink is stored by readings.services.fastpath, proven to write the same
-    rows (tests/test_fastpath.py).
+    rows (tests/readings/services/test_fastpath.py).
     """
     if fastpath.applies(uplink):
         if fastpath.ingest(uplink, now=now, min_spacing_s=settings.SIGFOX_MIN_FRAME_SPACING_S):

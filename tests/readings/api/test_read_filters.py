@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.test_api import minutes, store
-from tests.test_graph import chart_data
+from tests.helpers import minutes, store
+from tests.helpers import chart_data
 
 pytestmark = pytest.mark.django_db
 

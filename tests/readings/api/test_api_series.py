@@ -7,7 +7,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from tests.test_api import T0, minutes, store
+from tests.helpers import T0, minutes, store
 
 pytestmark = pytest.mark.django_db
 

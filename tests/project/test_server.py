@@ -1,22 +1,9 @@
 """The project served as `make run` serves it: gunicorn, whitenoise, real HTTP."""
 
 import json
-import urllib.error
-import urllib.request
 
 from tests.conftest import TUTORIAL_BODY
-
-
-def request(url: str, body: str | bytes | None = None, content_type="application/json", method=None):
-    data = body.encode() if isinstance(body, str) else body
-    req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", content_type)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+from tests.helpers import request
 
 
 def test_it_stores_the_tutorial_callback_over_http(server):

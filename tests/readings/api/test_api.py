@@ -5,55 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from readings.models import Device, Message, Reading, SequenceGap, Series
+from readings.models import Device, Message, Reading, SequenceGap
+from tests.helpers import T0, minutes, store
 
 pytestmark = pytest.mark.django_db
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def store(device_id: str, points, *, sensor="1", quantity="temp", rssi=None, snr=None,
-          first_seq=None) -> Device:
-    """Messages of one reading each, as ingest would leave them, in bulk.
-
-    points: (time, value) pairs; rssi/snr: a value or a function of the index.
-    """
-    device, _ = Device.objects.get_or_create(sigfox_id=device_id)
-    received = timezone.now()
-    pick = lambda source, i: source(i) if callable(source) else source  # noqa: E731
-    # One frame per device and time: a second series at the same times shares the frames.
-    frames = {m.time: m for m in Message.objects.filter(device=device, time__in=[t for t, _ in points])}
-    created = Message.objects.bulk_create(
-        Message(
-            device=device, time=time, sensor=sensor, received_at=received,
-            rssi=pick(rssi, i), snr=pick(snr, i),
-            seq_number=None if first_seq is None else first_seq + i,
-        )
-        for i, (time, _value) in enumerate(points) if time not in frames
-    )
-    frames.update((m.time, m) for m in created)
-    Reading.objects.bulk_create(
-        Reading(message=frames[time], device=device, sensor=sensor, quantity=quantity, value=value,
-                time=time)
-        for time, value in points
-    )
-    Series.objects.get_or_create(device=device, sensor=sensor, quantity=quantity,
-                                 defaults={"created_at": received})
-    times = [t for t, _ in points]
-    if times:
-        device.first_seen = min([t for t in [device.first_seen, *times] if t])
-        device.last_seen = max([t for t in [device.last_seen, *times] if t])
-        device.save()
-    return device
-
-
-def minutes(n: int, *, start=T0, values=None):
-    """n (time, value) pairs a minute apart."""
-    return [(start + timedelta(minutes=i), float(i) if values is None else values(i)) for i in range(n)]
-
 
 @pytest.fixture
 def token_client(client, django_user_model):

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import missing_dependency
-from tests.test_server import request
+from tests.helpers import request
 
 pytestmark = pytest.mark.browser
 

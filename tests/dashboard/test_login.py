@@ -37,7 +37,7 @@ def staff():
 def hashes(settings):
     from django.contrib.auth.hashers import get_hashers
 
-    settings.PASSWORD_HASHERS = ["tests.test_login.CountingHasher"]
+    settings.PASSWORD_HASHERS = [f"{CountingHasher.__module__}.CountingHasher"]
     # The class Django loaded, which may be another import of this module than pytest's.
     counting = type(get_hashers()[0])
     counting.hashed = 0

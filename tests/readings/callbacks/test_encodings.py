@@ -10,7 +10,7 @@ from readings.models import Device, DeviceType, Message, Reading, Reception
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE_CONFIG = (ROOT / "firmware" / "PAYLOAD_CONFIG").read_text()
 TIME = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 

@@ -18,8 +18,8 @@ from readings import payload
 from readings.payload import ConfigError, DataError, Field, PayloadError
 
 # The repo keeps its own copy so a clone runs without /work/shared.
-VECTORS_PATH = Path(__file__).parent / "data" / "payload-vectors.json"
-SHARED_VECTORS_PATH = Path(__file__).resolve().parents[2] / "shared" / "sigfox" / "payload-vectors.json"
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "data" / "payload-vectors.json"
+SHARED_VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "sigfox" / "payload-vectors.json"
 VECTORS = json.loads(VECTORS_PATH.read_text())
 
 # Enough examples to find layout bugs while the file still runs in seconds: twice

@@ -123,7 +123,7 @@ def test_it_sends_raw_payloads_with_sequence_numbers(server):
                          "JOIN readings_device d ON d.id = m.device_id WHERE d.sigfox_id LIKE 'A5000%'")
     frames = expected_frames(devices=2, device_base=0xA50000, count=8, seed=7)
     assert sorted(found) == sorted((f.device, f.seq_number, f.payload_hex()) for f in frames)
-    # That the server's config decodes them: tests/test_simulation_fleet.py.
+    # That the server's config decodes them: tests/readings/simulation/test_simulation_fleet.py.
 
 
 def test_it_backfills_up_to_now_and_stops(server):
@@ -223,7 +223,7 @@ def test_it_rejects_bad_arguments(args, message):
 def test_it_exits_without_a_traceback_from_the_command_line(args, status, message):
     env = {**{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}},
            "SIGFOXSITE_READ_DOT_ENV": "false", "SECRET_KEY": "simulate-test-" + "x" * 40}
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[3]
     result = subprocess.run([sys.executable, "manage.py", "simulate", *args], cwd=root, env=env,
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == status
@@ -277,7 +277,8 @@ class Recorder(ThreadingHTTPServer):
 @pytest.fixture
 def recorder():
     server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -56,7 +56,8 @@ def serve():
 
     def start(**kwargs) -> Server:
         server = Server(**kwargs)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
         servers.append(server)
         return server
 

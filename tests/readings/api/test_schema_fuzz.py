@@ -6,7 +6,7 @@ Every check runs, response-schema conformance included. Left out:
 - The Sigfox callbacks (/data/<sensor>, /sigfox/acknowledge): they take any
   field (each becomes a reading, or is named in field_errors and the frame is
   stored anyway), in four encodings, so an object body has no "invalid"
-  shape for the negative-data check to send. tests/test_fuzz.py fuzzes them
+  shape for the negative-data check to send. tests/readings/callbacks/test_fuzz.py fuzzes them
   in every encoding.
 - The writes of /api/quantity-settings/: whether a body is accepted depends
   on what is stored (an unknown device, a second setting of one quantity, a
@@ -32,7 +32,7 @@ from rest_framework.authtoken.models import Token
 
 from readings.models import DeviceType, QuantitySetting
 from tests.fuzzing import FUZZ, SCHEMA_EXAMPLES, Answers
-from tests.test_api import minutes, store
+from tests.helpers import minutes, store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.fuzz]
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from readings.models import Device, QuantitySetting
-from tests.test_api import T0, minutes, store
+from tests.helpers import T0, minutes, store
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from rest_framework.authtoken.models import Token
 
 from readings.selectors import units as selectors
 from readings.models import Device, DeviceType, Message, QuantitySetting, Reading
-from tests.test_api import minutes, store
-from tests.test_graph import chart_data
+from tests.helpers import minutes, store
+from tests.helpers import chart_data
 
 pytestmark = pytest.mark.django_db
 
@@ -395,7 +395,7 @@ def test_a_callback_is_stored_scaled_and_shown_in_its_unit(admin_client, post_js
 
 
 def test_the_readme_lists_the_names_whose_unit_is_guessed():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
 
     def rows(mapping, prefix=""):
         by_unit: dict[str, list[str]] = {}

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 TRIAL_ENV = "SECRET_KEY=trial\nBEHIND_TLS_PROXY=true\nSECURE_SSL_REDIRECT=false\n"
 

@@ -18,7 +18,7 @@ from readings.models import (
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FIRMWARE_CONFIG = (ROOT / "firmware" / "PAYLOAD_CONFIG").read_text()
 FIRMWARE_FRAME = "15e40c00006a0220"
 T0 = 1700000000

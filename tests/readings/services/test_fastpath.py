@@ -137,7 +137,7 @@ def apply(events: list[dict], *, fast: bool) -> list[str]:
     return paths
 
 
-@hypothesis_settings(max_examples=30, deadline=None,
+@hypothesis_settings(max_examples=hypothesis_settings.default.max_examples // 4, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=callbacks)
 def test_it_writes_the_same_rows_as_the_orm_path(events):

@@ -13,7 +13,7 @@ import pytest
 from readings.payload import decode, parse_config
 from tests.conftest import missing_dependency
 
-FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 SKETCH = FIRMWARE / "akeru_sensor"
 STAND_INS = FIRMWARE / "tests" / "host"
 SOURCES = [

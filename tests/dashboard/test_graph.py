@@ -7,16 +7,9 @@ import time
 import pytest
 
 from readings.models import Reading
+from tests.helpers import chart_data
 
 pytestmark = pytest.mark.django_db
-
-
-def chart_data(response) -> dict:
-    match = re.search(
-        r'<script id="chart-data" type="application/json">(.*?)</script>', response.content.decode(), re.S
-    )
-    assert match, "the page embeds no chart data"
-    return json.loads(match.group(1))
 
 
 def series_keys(data: dict) -> list[tuple[str, str, str]]:
