@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "readings",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -280,3 +281,17 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Alerts (alerts/): where notifications go (Apprise URLs, comma-separated:
+# mailtos://user:pass@example.com, ntfys://ntfy.sh/topic, json://host/path),
+# the site's address for links in them, and when a silent device is late and
+# down (in expected intervals; each device's is learned from its rhythm).
+SIGFOX_ALERT_URLS = env.list("SIGFOX_ALERT_URLS", default=[])
+SIGFOX_SITE_URL = env.str("SIGFOX_SITE_URL", default="http://127.0.0.1:8000")
+SIGFOX_LATE_AFTER = env.float("SIGFOX_LATE_AFTER", default=1.5)
+SIGFOX_DOWN_AFTER = env.float("SIGFOX_DOWN_AFTER", default=3.0)
+SIGFOX_GRACE_S = env.float("SIGFOX_GRACE_S", default=0.0)
+# Seconds between reminders while a device stays down; 0: no reminders.
+SIGFOX_ALERT_REMINDER_S = env.float("SIGFOX_ALERT_REMINDER_S", default=0.0)
+# Seconds between the worker's passes (manage.py runworker).
+SIGFOX_WORKER_INTERVAL_S = env.float("SIGFOX_WORKER_INTERVAL_S", default=30.0)

@@ -1,0 +1,126 @@
+"""Sending notifications through Apprise, once per change and channel.
+
+A notification row is written pending with the change that calls for it
+(alerts.evaluation). Sending claims it (status "sending", committed) before
+Apprise is called and records the outcome after: a crash in between leaves
+it "sending", and a later pass sends it again once its lease has run out,
+so a notification may be repeated once but is never lost. A failed send is
+tried again with backoff, its error kept for the admin.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+import apprise
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.urls import reverse
+
+from alerts.models import Channel, Notification
+from readings.models import Device, Reading
+
+log = logging.getLogger(__name__)
+
+# A claimed notification not settled within this long is sent again.
+LEASE = timedelta(minutes=5)
+# Backoff after a failed send: 1, 2, 4, ... minutes, at most a day.
+FIRST_RETRY = timedelta(minutes=1)
+MAX_RETRY = timedelta(days=1)
+BATCH = 100
+
+
+def channels_for(device: Device) -> list[tuple[str, Channel | None]]:
+    """(url, channel) of every channel a change of this device goes to: the
+    site's SIGFOX_ALERT_URLS, its type's channels, its own; each URL once."""
+    found: dict[str, Channel | None] = {url: None for url in settings.SIGFOX_ALERT_URLS}
+    condition = Q(device_id=device.pk)
+    if device.device_type_id:
+        condition |= Q(device_type_id=device.device_type_id)
+    for channel in Channel.objects.filter(condition).order_by("pk"):
+        found.setdefault(channel.url, channel)
+    return list(found.items())
+
+
+def _latest(device: Device) -> str:
+    reading = Reading.objects.filter(device=device).order_by("-time").first()
+    if reading is None:
+        return "no reading yet"
+    return f"{reading.quantity} = {reading.value:g} at {reading.time:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def message_text(notification: Notification) -> tuple[str, str]:
+    """(title, body) naming the device, what happened, since when, its last
+    value and a link to its page."""
+    change = notification.change
+    device = change.device
+    name = f"{device.sigfox_id} ({device.name})" if device.name else device.sigfox_id
+    what = "is down" if notification.kind == "alert" else "is up again"
+    title = f"Sigfox device {name} {what}"
+    last = (f"Last message: {device.last_seen:%Y-%m-%d %H:%M:%S} UTC" if device.last_seen
+            else "No message yet")
+    url = settings.SIGFOX_SITE_URL.rstrip("/") + reverse("device", args=[device.sigfox_id])
+    body = "\n".join([
+        f"{title}: {change.reason}.",
+        f"Since {change.time:%Y-%m-%d %H:%M:%S} UTC ({change.from_state} → {change.to_state}).",
+        last + ".",
+        f"Latest value: {_latest(device)}.",
+        url,
+    ])
+    return title, body
+
+
+def send(url: str, title: str, body: str) -> str:
+    """Send one message to one Apprise URL: "" when it went, else why not."""
+    sender = apprise.Apprise()
+    if not sender.add(url):
+        return "not an Apprise URL this server can use"
+    logs = apprise.LogCapture(level=logging.WARNING)
+    with logs as captured:
+        ok = sender.notify(title=title, body=body)
+    if ok:
+        return ""
+    return (captured.getvalue().strip().splitlines() or ["the service refused it"])[-1][:500]
+
+
+def _claim(now: datetime) -> list[Notification]:
+    due = Notification.objects.filter(
+        Q(status__in=[Notification.Status.PENDING, Notification.Status.FAILED],
+          next_attempt_at__lte=now)
+        | Q(status=Notification.Status.SENDING, last_attempt_at__lt=now - LEASE)
+    ).order_by("next_attempt_at", "pk")
+    with transaction.atomic():
+        claimed = list(due.select_for_update(skip_locked=True)[:BATCH])
+        for notification in claimed:
+            notification.status = Notification.Status.SENDING
+            notification.attempts += 1
+            notification.last_attempt_at = now
+        Notification.objects.bulk_update(claimed, ["status", "attempts", "last_attempt_at"])
+    return claimed
+
+
+def notifications_send(*, now: datetime) -> tuple[int, int]:
+    """Send what is due; returns (sent, failed)."""
+    sent = failed = 0
+    for notification in _claim(now):
+        title, body = message_text(
+            Notification.objects.select_related("change__device").get(pk=notification.pk))
+        error = send(notification.url, title, body)
+        if error:
+            failed += 1
+            delay = min(MAX_RETRY, FIRST_RETRY * 2 ** (notification.attempts - 1))
+            Notification.objects.filter(pk=notification.pk).update(
+                status=Notification.Status.FAILED, error=error, next_attempt_at=now + delay)
+            log.warning("notification %s to %s failed (attempt %d): %s", notification.pk,
+                        _masked(notification.url), notification.attempts, error)
+        else:
+            sent += 1
+            Notification.objects.filter(pk=notification.pk).update(
+                status=Notification.Status.SENT, error="", sent_at=now)
+    return sent, failed
+
+
+def _masked(url: str) -> str:
+    """The URL's scheme and host only: the rest may hold a password or token."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/')[0].rpartition('@')[2]}/…"
