@@ -49,7 +49,11 @@ migrate: install .env
 	$(PY) manage.py migrate --noinput
 
 # gunicorn.conf.py: an access log that masks ?token= and never writes Authorization.
+# The worker (manage.py runworker: device states, alerts) runs beside it; Ctrl-C
+# stops both, and the worker goes too when gunicorn exits.
 run: install .env migrate static
+	$(PY) -u manage.py runworker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn sigfoxsite.wsgi --config gunicorn.conf.py --bind $(HOST):$(PORT) \
 	  --workers $(WORKERS) --access-logfile - --forwarded-allow-ips='127.0.0.1,::1'
 

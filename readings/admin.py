@@ -23,6 +23,8 @@ from readings.serializers import EXACT_FLOAT_LIMIT
 from readings.models import (
     Acknowledge,
     Device,
+    DeviceEvent,
+    DeviceLocation,
     DeviceType,
     Downlink,
     Message,
@@ -530,6 +532,49 @@ class RejectionAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["device_id", "client_address"]
     readonly_fields = ["time", "status", "device_id", "reason", "path", "client_address", "repeated"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeviceEvent)
+class DeviceEventAdmin(BigTableAdmin):
+    """ERROR and EVENT callbacks, newest first: what the Sigfox cloud said of a device.
+    One a keep-alive breach or a cloud event, but a fleet's network warnings add up."""
+
+    list_display = ["time", "device", "kind", "event_type", "severity", "info"]
+    # Kind has choices (no SELECT DISTINCT to list them); severity and type are
+    # anyone's text, shown but not filtered on.
+    list_filter = ["kind", "time"]
+    list_select_related = ["device"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "time"
+    fields = ["device", "time", "kind", "event_type", "severity", "info", "variables",
+              "field_errors", "content_type", "body_raw", "received_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DeviceLocation)
+class DeviceLocationAdmin(BigTableAdmin):
+    """GEOLOC callbacks: one location a message, as many rows as messages."""
+
+    list_display = ["time", "device", "lat", "lng", "radius_m", "source", "seq_number"]
+    list_filter = ["time"]
+    list_select_related = ["device"]
+    search_fields = ["device__sigfox_id"]
+    date_hierarchy = "time"
+    fields = ["device", "time", "lat", "lng", "radius_m", "source", "seq_number", "field_errors",
+              "content_type", "body_raw", "received_at"]
+    readonly_fields = fields
 
     def has_add_permission(self, request):
         return False

@@ -535,3 +535,96 @@ class Acknowledge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.info_meaning} for {self.device.sigfox_id}"
+
+
+class EventKind(models.TextChoices):
+    ERROR = "error", "ERROR callback (keep-alive breached, network warning)"
+    EVENT = "event", "EVENT callback (group level: sequence, contract, ...)"
+
+
+class DeviceEvent(models.Model):
+    """What the Sigfox cloud says of a device besides its messages: an ERROR
+    callback (keep-alive breached, network warning) or an EVENT callback
+    (break in the message sequence, off contract, ...). CALLBACKS.md section 7.
+
+    Stored once however often the callback is retried: `fingerprint` is a
+    digest of what the callback says (readings.services.events).
+    """
+
+    # Null for an EVENT that names no device (its source is a group or a device type).
+    # No index of its own: the (device, time) index serves look-ups by device.
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.CASCADE, related_name="events",
+        db_index=False,
+    )
+    time = models.DateTimeField(help_text="When the Sigfox cloud raised it ({time}).")
+    kind = models.CharField(max_length=8, choices=EventKind.choices)
+    event_type = models.CharField(
+        max_length=64, blank=True, help_text="{eventType} of an EVENT, e.g. OFF_CONTRACT."
+    )
+    severity = models.CharField(max_length=16, blank=True, help_text="ERROR or WARN, upper case.")
+    info = models.CharField(
+        max_length=1000, blank=True,
+        help_text="{info} of an ERROR; the cause an EVENT gives (deviceCause, deviceShortCause).",
+    )
+    # Every variable of an EVENT as received, JSON text (deviceInfo) decoded.
+    variables = models.JSONField(null=True, blank=True)
+    field_errors = models.JSONField(null=True, blank=True, help_text="Fields left out, and why.")
+    body_raw = models.TextField(blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    fingerprint = models.CharField(
+        max_length=64, unique=True, editable=False,
+        help_text="Digest of kind, device or source, time, type, severity and info.",
+    )
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-time"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=EventKind.values), name="deviceevent_kind_known"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["device", "-time"], name="event_device_time"),
+            models.Index(fields=["time"], name="event_time"),
+        ]
+
+    def __str__(self) -> str:
+        what = self.event_type or self.kind.upper()
+        return f"{what} {self.severity} of {self.device.sigfox_id if self.device else '-'}"
+
+
+class DeviceLocation(models.Model):
+    """Where the Sigfox network placed a device when it sent one message (the
+    deprecated GEOLOC callback): one per message, the message being its
+    device and time."""
+
+    device = models.ForeignKey(
+        Device, on_delete=models.CASCADE, related_name="locations", db_index=False
+    )
+    time = models.DateTimeField(help_text="Time of the message located.")
+    lat = models.FloatField(help_text="Degrees.")
+    lng = models.FloatField(help_text="Degrees.")
+    radius_m = models.PositiveIntegerField(null=True, blank=True, help_text="Metres.")
+    source = models.CharField(max_length=32, blank=True, help_text="{geolocSource}.")
+    seq_number = models.PositiveIntegerField(null=True, blank=True)
+    field_errors = models.JSONField(null=True, blank=True, help_text="Fields left out, and why.")
+    body_raw = models.TextField(blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-time"]
+        constraints = [
+            # The unique index serves look-ups by device, newest first included.
+            models.UniqueConstraint(fields=["device", "time"], name="location_unique_message"),
+            models.CheckConstraint(
+                condition=models.Q(lat__gte=-90, lat__lte=90, lng__gte=-180, lng__lte=180),
+                name="location_on_earth",
+            ),
+        ]
+        indexes = [models.Index(fields=["time"], name="location_time")]
+
+    def __str__(self) -> str:
+        return f"{self.lat:.5f}, {self.lng:.5f}"

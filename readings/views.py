@@ -17,12 +17,28 @@ from rest_framework.views import APIView
 
 from readings import sigfox
 from readings.services.downlinks import acknowledge_record
+from readings.services.events import event_record, location_record
 from readings.services.ingest import UplinkCallback, message_ingest
 from readings.services.rejections import rejection_record
 from readings.auth import CallbackTokenAuthentication
-from readings.callback_schema import acknowledge_schema, uplink_schema
+from readings.callback_schema import (
+    acknowledge_schema,
+    error_schema,
+    event_schema,
+    geoloc_schema,
+    status_schema,
+    uplink_schema,
+)
 from readings.limits import CallbackRateThrottle, FromAllowedNetwork, client_address
 from readings.parsers import CallbackFormParser, CallbackJSONParser, CallbackTextParser
+from readings.models import EventKind
+from readings.other_callbacks import (
+    STATUS_SENSOR,
+    ErrorSerializer,
+    EventSerializer,
+    GeolocSerializer,
+    StatusSerializer,
+)
 from readings.serializers import AcknowledgeSerializer, UplinkSerializer
 
 log = logging.getLogger(__name__)
@@ -149,6 +165,64 @@ class AcknowledgeView(CallbackView):
         serializer = AcknowledgeSerializer(data=data, context={"now": now})
         serializer.is_valid(raise_exception=True)
         acknowledge_record(**serializer.validated_data, body_raw=body_raw, now=now)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@status_schema
+class StatusView(CallbackView):
+    """/sigfox/status: a SERVICE STATUS callback. A message of the device, its
+    temperature and battery readings of the sensor "status" (STATUS_SENSOR)."""
+
+    def handle_callback(self, request, data, body_raw: str):
+        now = timezone.now()
+        serializer = StatusSerializer(data=data, context={"now": now})
+        serializer.is_valid(raise_exception=True)
+        uplink = UplinkCallback(
+            **serializer.validated_data,
+            sensor=STATUS_SENSOR,
+            body_raw=body_raw,
+            content_type=self.media_type(request),
+        )
+        message_ingest(uplink=uplink, now=now)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@error_schema
+class ErrorView(CallbackView):
+    """/sigfox/error: an ERROR callback (keep-alive breached, network warning)."""
+
+    def handle_callback(self, request, data, body_raw: str):
+        now = timezone.now()
+        serializer = ErrorSerializer(data=data, context={"now": now})
+        serializer.is_valid(raise_exception=True)
+        event_record(kind=EventKind.ERROR, **serializer.validated_data, body_raw=body_raw,
+                     content_type=self.media_type(request), now=now)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@event_schema
+class EventView(CallbackView):
+    """/sigfox/event: an EVENT callback, set at group level."""
+
+    def handle_callback(self, request, data, body_raw: str):
+        now = timezone.now()
+        serializer = EventSerializer(data=data, context={"now": now})
+        serializer.is_valid(raise_exception=True)
+        event_record(kind=EventKind.EVENT, **serializer.validated_data, body_raw=body_raw,
+                     content_type=self.media_type(request), now=now)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@geoloc_schema
+class GeolocView(CallbackView):
+    """/sigfox/geoloc: a GEOLOC callback (deprecated by Sigfox), a location per message."""
+
+    def handle_callback(self, request, data, body_raw: str):
+        now = timezone.now()
+        serializer = GeolocSerializer(data=data, context={"now": now})
+        serializer.is_valid(raise_exception=True)
+        location_record(**serializer.validated_data, body_raw=body_raw,
+                        content_type=self.media_type(request), now=now)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

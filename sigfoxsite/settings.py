@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
         "they are public when PUBLIC_DASHBOARD is set."
     ),
     "VERSION": "1",
+    # A device's state (alerts.models.State) under one name wherever it appears.
+    "ENUM_NAME_OVERRIDES": {"DeviceStateEnum": "alerts.models.State"},
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

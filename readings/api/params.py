@@ -2,11 +2,12 @@
 
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from readings import sigfox, times
 from readings.selectors.series import SERIES_DEFAULT_POINTS, SERIES_MAX_POINTS, SERIES_MIN_POINTS
-from readings.times import iso_utc
+from readings.times import TIME_PATTERN, iso_utc
 
 # Query parameters are read with ASCII-only patterns and no trimming: Python's
 # \d and int() also take "٣" and " 12", which no client means and the OpenAPI
@@ -24,6 +25,7 @@ def list_pattern(item: str) -> str:
     return rf"^{item}(?:,{item}){{0,{MAX_LIST_ITEMS - 1}}}$"
 
 
+@extend_schema_field({"type": "string", "pattern": TIME_PATTERN, "maxLength": 40})
 class TimeParamField(serializers.Field):
     """A point in time: ISO 8601 (a date, or a date and time with or without an
     offset; without one, in the site's time zone) or Unix epoch seconds."""

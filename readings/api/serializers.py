@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from readings import sigfox
 from readings.api.params import DEVICE_TYPE
-from readings.models import Device, DeviceType, Message, QuantitySetting, Reading
+from readings.models import Device, DeviceEvent, DeviceType, Message, QuantitySetting, Reading
 from readings.selectors.devices import device_latest_readings
 from readings.selectors.units import quantity_displays
 from readings.serializers import EXACT_FLOAT_LIMIT
@@ -32,10 +32,19 @@ class DeviceSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(
         view_name="api-device", lookup_field="sigfox_id", lookup_url_kwarg="sigfox_id"
     )
+    # Kept by the alerts app (alerts.models.DeviceHealth, Device.health); "new"
+    # until its worker has looked at the device.
+    state = serializers.SerializerMethodField(
+        help_text="new (rhythm not known yet), up, late, down or muted: see /api/devices/<id>/states/.")
 
     class Meta:
         model = Device
-        fields = ["id", "name", "device_type", "first_seen", "last_seen", "url"]
+        fields = ["id", "name", "device_type", "first_seen", "last_seen", "state", "url"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["new", "up", "late", "down", "muted"]))
+    def get_state(self, device) -> str:
+        health = getattr(device, "health", None)  # None until the worker has seen the device
+        return health.state if health is not None else "new"
 
 
 UNIT_HELP = (
@@ -136,6 +145,23 @@ def message_exact_values(message: Message) -> dict[str, str]:
             if type(value) is int and abs(value) > EXACT_FLOAT_LIMIT:
                 found[name] = str(value)
     return found
+
+
+class DeviceEventSerializer(serializers.ModelSerializer):
+    """An ERROR or EVENT callback about a device (CALLBACKS.md section 7)."""
+
+    time = utc_time(help_text="When the Sigfox cloud raised it.")
+    received_at = utc_time()
+    device = serializers.CharField(source="device.sigfox_id")
+    variables = serializers.JSONField(
+        allow_null=True, required=False,
+        help_text="Every variable of an EVENT callback as received; null for an ERROR.",
+    )
+
+    class Meta:
+        model = DeviceEvent
+        fields = ["id", "time", "device", "kind", "event_type", "severity", "info", "variables",
+                  "received_at"]
 
 
 class BucketSerializer(serializers.Serializer):

@@ -45,6 +45,7 @@ from readings.api.params import (
 )
 from readings.api.serializers import (
     DeviceDetailSerializer,
+    DeviceEventSerializer,
     DeviceSerializer,
     MessageSerializer,
     QuantitySettingSerializer,
@@ -52,7 +53,7 @@ from readings.api.serializers import (
     ReadingSerializer,
     SeriesSerializer,
 )
-from readings.models import QuantitySetting
+from readings.models import DeviceEvent, QuantitySetting
 from readings.selectors import devices, lists
 from readings.selectors.radio import radio_stats
 from readings.selectors.series import (
@@ -158,6 +159,24 @@ class DeviceDetailView(ReadAPIView, generics.RetrieveAPIView):
         if device is None:
             raise NotFound("No such device.")
         return device
+
+
+@extend_schema(tags=["devices"], summary="A device's ERROR and EVENT callbacks, newest first",
+               parameters=[DEVICE_PATH],
+               responses=read_responses(DeviceEventSerializer(many=True),
+                                        not_found=OpenApiResponse(DETAIL, description=(
+                                            "No device has this Sigfox id, or the cursor is not "
+                                            "one this API made."))))
+class DeviceEventListView(ReadAPIView, generics.ListAPIView):
+    serializer_class = DeviceEventSerializer
+    pagination_class = TimeCursorPagination
+
+    def get_queryset(self):
+        device = devices.device_get(sigfox_id=self.kwargs["sigfox_id"])
+        if device is None:
+            raise NotFound("No such device.")
+        # The (device, time) index answers it, a page at a time.
+        return DeviceEvent.objects.filter(device=device).select_related("device")
 
 
 @extend_schema(tags=["readings"], summary="Readings, newest first",

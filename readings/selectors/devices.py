@@ -11,7 +11,7 @@ from readings.selectors.series import SeriesKey, series_keys
 
 
 def device_list() -> QuerySet[Device]:
-    return Device.objects.select_related("device_type").order_by("sigfox_id")
+    return Device.objects.select_related("device_type", "health").order_by("sigfox_id")
 
 
 def device_get(*, sigfox_id: str) -> Device | None:
