@@ -9,6 +9,7 @@ Several workers may run at once on PostgreSQL: the rows a pass changes are
 locked with SKIP LOCKED, so a row is changed by one pass only.
 """
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,12 +85,12 @@ def rhythms_learn(*, min_interval_s: float | None = None) -> int:
                                                    min_interval_s=min_interval_s)
             if breached_at is not None and newest is not None and newest > breached_at:
                 breached_at = None  # a message since Sigfox said the device was silent
-            changed.append(DeviceHealth(device_id=pk, samples=samples, learned_until=newest,
-                                        learned_interval_s=health.expected_interval_s(samples),
-                                        keep_alive_breached_at=breached_at))
-        DeviceHealth.objects.bulk_update(
-            changed, ["samples", "learned_until", "learned_interval_s", "keep_alive_breached_at"],
-            batch_size=500)
+            changed.append((pk, json.dumps(samples), newest,
+                            health.expected_interval_s(samples), breached_at))
+        db.update_rows("alerts_devicehealth", "device_id", [
+            ("samples", "jsonb"), ("learned_until", "timestamptz"),
+            ("learned_interval_s", "float8"), ("keep_alive_breached_at", "timestamptz"),
+        ], changed)
     return len(changed)
 
 
@@ -108,7 +109,7 @@ _NEW_STATE = f"""CASE
                        + COALESCE(h.grace_s, t.grace_s, %(grace_s)s) THEN 'late'
     ELSE 'up' END"""
 _CHANGES_SQL = f"""
-SELECT h.device_id, h.state, {_NEW_STATE}, {_INTERVAL}
+SELECT h.device_id, h.state, {_NEW_STATE}, {_INTERVAL}, h.keep_alive_breached_at
 FROM alerts_devicehealth h
 JOIN readings_device d ON d.id = h.device_id
 LEFT JOIN alerts_devicetypehealth t ON t.device_type_id = d.device_type_id
@@ -119,8 +120,8 @@ WHERE {_NEW_STATE} <> h.state
 _LOCK_POSTGRESQL = "FOR UPDATE OF h SKIP LOCKED"
 
 
-def _reason(old: str, new: str, interval_s: float | None) -> str:
-    if new == health.DOWN and interval_s is None:
+def _reason(old: str, new: str, interval_s: float | None, breached_at: datetime | None) -> str:
+    if new == health.DOWN and breached_at is not None:
         return "Sigfox reported its keep-alive breached (ERROR callback)"
     if new in (health.LATE, health.DOWN):
         return f"no message for longer than expected (interval {interval_s:.0f} s)"
@@ -145,7 +146,7 @@ def states_update(*, now: datetime) -> list[StateChange]:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         by_state = defaultdict(list)
-        for pk, _, new, _ in rows:
+        for pk, _, new, *_ in rows:
             by_state[new].append(pk)
         for new, pks in by_state.items():
             for start in range(0, len(pks), 10_000):
@@ -153,8 +154,8 @@ def states_update(*, now: datetime) -> list[StateChange]:
                     state=new, state_since=now)
         changes = StateChange.objects.bulk_create([
             StateChange(device_id=pk, time=now, from_state=old, to_state=new,
-                        reason=_reason(old, new, interval_s))
-            for pk, old, new, interval_s in rows
+                        reason=_reason(old, new, interval_s, breached_at))
+            for pk, old, new, interval_s, breached_at in rows
         ])
         notifications_plan(changes, now=now)
     return changes
@@ -165,24 +166,45 @@ def notifications_plan(changes: list[StateChange], *, now: datetime) -> int:
     from alerts.notify import channels_for
 
     wanted = []
-    devices = Device.objects.in_bulk([c.device_id for c in changes])
-    for change in changes:
-        if health.is_alert(change.from_state, change.to_state):
-            kind = "alert"
-        elif health.is_recovery(change.from_state, change.to_state):
-            kind = "recovery"
-        else:
-            continue
-        for url, channel in channels_for(devices[change.device_id]):
+    notified = [c for c in changes if health.is_alert(c.from_state, c.to_state)
+                or health.is_recovery(c.from_state, c.to_state)]
+    devices = Device.objects.only("pk", "device_type_id").in_bulk(
+        [c.device_id for c in notified])
+    channels = channels_for(list(devices.values()))
+    for change in notified:
+        kind = "alert" if health.is_alert(change.from_state, change.to_state) else "recovery"
+        for url, channel in channels[change.device_id]:
             wanted.append(Notification(change=change, url=url, channel=channel, kind=kind,
                                        next_attempt_at=now))
     Notification.objects.bulk_create(wanted, ignore_conflicts=True)
     return len(wanted)
 
 
+# A Sigfox ERROR callback of severity ERROR says the device missed its
+# keep-alive: it is down until a message newer than the callback arrives.
+_KEEP_ALIVE_SQL = """
+UPDATE alerts_devicehealth SET keep_alive_breached_at = e.time
+FROM (SELECT device_id, MAX(time) AS time FROM readings_deviceevent
+      WHERE kind = 'error' AND severity = 'ERROR' AND device_id IS NOT NULL
+      GROUP BY device_id) AS e, readings_device AS d
+WHERE alerts_devicehealth.device_id = e.device_id AND d.id = e.device_id
+  AND (d.last_seen IS NULL OR e.time > d.last_seen)
+  AND (alerts_devicehealth.keep_alive_breached_at IS NULL
+       OR alerts_devicehealth.keep_alive_breached_at < e.time)
+"""
+
+
+def keep_alive_breaches_apply() -> int:
+    """Mark the devices Sigfox said are silent (readings.models.DeviceEvent)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_KEEP_ALIVE_SQL)
+        return cursor.rowcount
+
+
 def evaluate(*, now: datetime) -> PassResult:
-    """One pass: health rows for new devices, rhythms, states."""
+    """One pass: health rows for new devices, keep-alive breaches, rhythms, states."""
     health_rows_create()
+    keep_alive_breaches_apply()
     result = PassResult()
     while (learned := rhythms_learn()):
         result.devices_learned += learned

@@ -9,6 +9,7 @@ tried again with backoff, its error kept for the admin.
 """
 
 import logging
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 import apprise
@@ -30,16 +31,27 @@ MAX_RETRY = timedelta(days=1)
 BATCH = 100
 
 
-def channels_for(device: Device) -> list[tuple[str, Channel | None]]:
-    """(url, channel) of every channel a change of this device goes to: the
-    site's SIGFOX_ALERT_URLS, its type's channels, its own; each URL once."""
-    found: dict[str, Channel | None] = {url: None for url in settings.SIGFOX_ALERT_URLS}
-    condition = Q(device_id=device.pk)
-    if device.device_type_id:
-        condition |= Q(device_type_id=device.device_type_id)
-    for channel in Channel.objects.filter(condition).order_by("pk"):
-        found.setdefault(channel.url, channel)
-    return list(found.items())
+def channels_for(devices: list[Device]) -> dict[int, list[tuple[str, Channel | None]]]:
+    """{device pk: [(url, channel)]}: every channel a change of each device goes
+    to (the site's SIGFOX_ALERT_URLS, its type's channels, its own; each URL
+    once), from one query however many devices."""
+    type_pks = {d.device_type_id for d in devices if d.device_type_id}
+    channels = list(Channel.objects.filter(
+        Q(device_id__in=[d.pk for d in devices]) | Q(device_type_id__in=type_pks)).order_by("pk"))
+    of_device, of_type = defaultdict(list), defaultdict(list)
+    for channel in channels:
+        if channel.device_id:
+            of_device[channel.device_id].append(channel)
+        else:
+            of_type[channel.device_type_id].append(channel)
+    answer = {}
+    for device in devices:
+        found: dict[str, Channel | None] = {url: None for url in settings.SIGFOX_ALERT_URLS}
+        for channel in sorted(of_type[device.device_type_id] + of_device[device.pk],
+                              key=lambda c: c.pk):
+            found.setdefault(channel.url, channel)
+        answer[device.pk] = list(found.items())
+    return answer
 
 
 def _latest(device: Device) -> str:

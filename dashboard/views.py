@@ -1,7 +1,10 @@
-"""The pages people read: the chart of chosen series, and one device's page.
+"""The pages people read: the fleet overview, the chart of chosen series, and
+one device's page.
 
-Both are drawn in the browser by static/dashboard/js/ (ES modules) from the read API
-(readings/api/views.py); the page gives it its configuration as JSON (json_script).
+The overview is rendered on the server (dashboard/overview.py). The chart
+pages are drawn in the browser by static/dashboard/js/ (ES modules) from the
+read API (readings/api/views.py); the page gives it its configuration as JSON
+(json_script).
 """
 
 from datetime import timedelta
@@ -13,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard.overview import ATTENTION, device_health, fleet_page
 from dashboard.selectors import GRAPH_MAX_SERIES, RANGES, ChartChoices, chart_choices
 from readings.api.base import CheckedCursorPagination
 from readings.models import Rejection
@@ -110,6 +114,23 @@ def _chart_context(request, choices: ChartChoices, *, device=None) -> dict:
     }
 
 
+def overview(request):
+    """The landing page: a page of devices, attention first, with their state,
+    last message, rhythm and latest values; filtered, searched and sorted."""
+    if not _may_see_dashboard(request):
+        return redirect_to_login(request.get_full_path())
+    page = fleet_page(
+        state=request.GET.get("state", ""),
+        device_type=request.GET.get("type", ""),
+        search=request.GET.get("q", ""),
+        sort=request.GET.get("sort", ""),
+        page=request.GET.get("page", ""),
+    )
+    return render(request, "dashboard/overview.html", {
+        "fleet": page, "states": ATTENTION, "callback_url": request.build_absolute_uri("/data/1"),
+    })
+
+
 def graph(request):
     """The chart page: chosen series of chosen devices over a range, drawn by
     static/dashboard/js/main.js from the read API."""
@@ -153,6 +174,7 @@ def device_page(request, sigfox_id: str):
         (reading, displays.of(device.pk, reading.quantity))
         for reading in device_latest_readings(device=device, keys=choices.keys)
     ]
+    context["health"] = device_health(device)
     return render(request, "dashboard/device.html", context)
 
 

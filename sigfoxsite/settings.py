@@ -157,7 +157,7 @@ STORAGES = {
 # hashed: a flood of wrong passwords costs a few queries each instead of a
 # PBKDF2 run on the workers that store callbacks.
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "graph"
+LOGIN_REDIRECT_URL = "overview"
 INSTALLED_APPS += ["axes"]
 # Last, as axes asks: it turns a refused login into the lockout page.
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]

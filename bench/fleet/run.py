@@ -168,7 +168,7 @@ def load_fleet(args, log) -> None:
                 ORDER BY 2, 1""",
             [now_s, now_s, args.messages])
         db.execute(
-            """INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, decoded)
+            """INSERT INTO readings_reading (message_id, device_id, sensor, quantity, value, time, from_payload)
                SELECT m.id, m.device_id, '1', q.name,
                       CASE q.name WHEN 'temp' THEN round((15 + 10 * random())::numeric, 2)
                                   ELSE round((3 + random())::numeric, 3) END,
@@ -463,6 +463,10 @@ def main() -> int:
         next_url = json.loads(body).get("next") if status == 200 else None
         cursor_path = (urlsplit(next_url).path + "?" + urlsplit(next_url).query) if next_url else None
         pages = [
+            ("/ (overview)", "/", ""),
+            ("/?state=down", "/?state=down", ""),
+            ("/?sort=-last_seen&page=100", "/?sort=-last_seen&page=100", ""),
+            ("/?q=2000A", "/?q=2000A", ""),
             ("/graph", "/graph", ""),
             ("/graph?device=<series>", f"/graph?device={with_series}", ""),
             ("/devices/<series>", f"/devices/{with_series}", ""),

@@ -95,13 +95,17 @@ class Fleet:
     walk, a battery draining slowly, radio levels with noise."""
 
     def __init__(self, *, devices: int, device_base: int, interval_s: float, time_start_s: float,
-                 seed: int):
+                 seed: int, quiet: int = 0, quiet_from_s: float = math.inf):
+        """quiet: how many devices (the last ones) send nothing due at or after
+        quiet_from_s, as a device does when it breaks (a demo of alerts)."""
         # Its own generator, so that the readings depend only on the seed and
         # the fleet, not on how the frames are sent (encoding, retries...).
         self.rng = random.Random(f"{seed}:fleet")
         self.interval_s = interval_s
         self.time_start_s = time_start_s
         self.devices = [self._new_device(device_base + i) for i in range(devices)]
+        self.quiet = min(quiet, devices)
+        self.quiet_from_s = quiet_from_s
         self._timeline = self._all_frames()
         self._next_frame: Frame | None = None  # made, but due after the last until_s
 
@@ -127,7 +131,9 @@ class Fleet:
         taken = 0
         while count is None or taken < count:
             if self._next_frame is None:
-                self._next_frame = next(self._timeline)
+                self._next_frame = next(self._timeline, None)
+                if self._next_frame is None:  # every device has gone quiet
+                    return
             if self._next_frame.due_s > until_s:
                 return
             frame, self._next_frame = self._next_frame, None
@@ -136,10 +142,15 @@ class Fleet:
 
     def _all_frames(self) -> Iterator[Frame]:
         count = len(self.devices)
+        talking = count - self.quiet
         for k in itertools.count():
             for i, device in enumerate(self.devices):
                 # interval >= 1 s, so one device's whole-second times never repeat.
                 due_s = self.time_start_s + (k + i / count) * self.interval_s
+                if i >= talking and due_s >= self.quiet_from_s:
+                    if talking == 0:
+                        return
+                    continue
                 yield self._advance(device, due_s)
 
     def _advance(self, device: DeviceState, due_s: float) -> Frame:

@@ -1,6 +1,6 @@
 """Device health in the read API: state in /api/devices/, state changes, mute."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone

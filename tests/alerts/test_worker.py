@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.db.models import F
 from aiosmtpd.controller import Controller
 
 from alerts.evaluation import evaluate
@@ -237,3 +238,41 @@ def test_the_worker_process_alerts_and_recovers(server, receiver):
     worker_pass()
     assert [b["title"] for b in receiver.about("5EED01")] == [
         "Sigfox device 5EED01 is down", "Sigfox device 5EED01 is up again"]
+
+
+@pytest.mark.django_db
+def test_learned_times_compare_with_the_devices_own(settings):
+    # A microsecond after the newest learned message is new; the same time is not.
+    last = history("ACE")
+    evaluate(now=last + timedelta(seconds=60))
+    health_row = DeviceHealth.objects.get()
+    assert health_row.learned_until == last
+    assert DeviceHealth.objects.filter(device__last_seen__gt=F("learned_until")).count() == 0
+    ingest("ACE", last + timedelta(microseconds=1))
+    assert DeviceHealth.objects.filter(device__last_seen__gt=F("learned_until")).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_keep_alive_error_callback_marks_the_device_down_until_a_message(
+        settings, receiver, client):
+    settings.SIGFOX_ALERT_URLS = [receiver.url]
+    last = history("BAD")
+    one_pass(last + timedelta(seconds=60))
+    raised = last + timedelta(seconds=300)  # sooner than its own rhythm would say
+    response = client.post("/sigfox/error", {
+        "device": "BAD", "time": int(raised.timestamp()), "severity": "ERROR",
+        "info": "No message received since 2026-03-01 01:30:00"}, content_type="application/json")
+    assert response.status_code == 204, response.content
+    assert one_pass(raised + timedelta(seconds=10)) == (1, 0)
+    assert state("BAD") == "down"
+    assert StateChange.objects.last().reason == (
+        "Sigfox reported its keep-alive breached (ERROR callback)")
+    # A network warning (WARN) is shown, not an alert.
+    client.post("/sigfox/error", {"device": "ABC", "time": int(raised.timestamp()),
+                                  "severity": "WARN", "info": "base station down"},
+                content_type="application/json")
+    ingest("BAD", raised + timedelta(seconds=60))
+    assert one_pass(raised + timedelta(seconds=70)) == (1, 0)
+    assert state("BAD") == "up"
+    assert [b["title"] for b in receiver.about("BAD")] == [
+        "Sigfox device BAD is down", "Sigfox device BAD is up again"]

@@ -74,12 +74,12 @@ def test_it_logs_a_reader_in_and_back_to_the_page_asked_for(client, reader):
     assert logged_in(client)
 
 
-def test_it_goes_to_the_chart_after_a_login_without_next(client, reader):
-    assert log_in(client)["Location"] == "/graph"
+def test_it_goes_to_the_overview_after_a_login_without_next(client, reader):
+    assert log_in(client)["Location"] == "/"
 
 
 def test_it_never_redirects_to_another_site_after_login(client, reader):
-    assert log_in(client, next="https://evil.example/")["Location"] == "/graph"
+    assert log_in(client, next="https://evil.example/")["Location"] == "/"
 
 
 def test_it_refuses_a_wrong_password_with_the_form_again(client, reader):

@@ -160,6 +160,13 @@ class Command(BaseCommand):
         parser.add_argument("--duplicates", default="0", metavar="P", type=bounded(float, 0, 1),
                             help="Probability (0 to 1) that another base station's copy "
                                  "(duplicate=true) follows a message.")
+        parser.add_argument("--quiet", default="0", metavar="N", type=bounded(int, 0, 10**6),
+                            help="This many devices (the last ones) stop sending --quiet-after "
+                                 "seconds into the run, so that the worker marks them late, "
+                                 "then down, and alerts.")
+        parser.add_argument("--quiet-after", default="300", metavar="SECONDS",
+                            type=bounded(float, 0, 10**9),
+                            help="When the --quiet devices stop, in seconds from now (default 300).")
         parser.add_argument("--token",
                             help="Send 'Authorization: Bearer TOKEN' with every callback.")
         parser.add_argument("--concurrency", default="4", metavar="N", type=bounded(int, 1, 256),
@@ -178,7 +185,7 @@ class Command(BaseCommand):
         plan = self.plan(options)
         fleet = Fleet(devices=plan["devices"], device_base=plan["device_base"],
                       interval_s=plan["interval_s"], time_start_s=plan["time_start_s"],
-                      seed=plan["seed"])
+                      seed=plan["seed"], quiet=plan["quiet"], quiet_from_s=plan["quiet_from_s"])
         self.check_reachable(plan)
         self.describe(plan, fleet)
         stats, elapsed_s, interrupted = self.run(plan, fleet)
@@ -188,6 +195,8 @@ class Command(BaseCommand):
         """The options, each already checked by its type=, checked together."""
         url = urlsplit(options["url"])
         devices = options["devices"]
+        if options["quiet"] > devices:
+            raise CommandError(f"--quiet {options['quiet']} is more than the {devices} devices")
         device_base = options["device_base"]
         if device_base + devices - 1 > DEVICE_ID_MAX:
             raise CommandError(f"--device-base {device_base:X} with {devices} devices goes past "
@@ -242,6 +251,8 @@ class Command(BaseCommand):
             "concurrency": options["concurrency"],
             "timeout_s": options["timeout"],
             "seed": seed,
+            "quiet": options["quiet"],
+            "quiet_from_s": now_s + options["quiet_after"] if options["quiet"] else math.inf,
             "progress": options["progress"] or self.stderr.isatty(),
             "verbosity": options["verbosity"],
         }
@@ -280,6 +291,9 @@ class Command(BaseCommand):
             f"{' or '.join(bounds) or 'until interrupted'}"
             + (", with " + " and ".join(f"{name} p={plan[name]:g}" for name in extras) if extras else "")
             + f", {plan['concurrency']} connections, seed {plan['seed']}."
+            + (f" The last {plan['quiet']} device(s) go quiet at "
+               f"{datetime.fromtimestamp(plan['quiet_from_s'], tz=UTC):%H:%M:%SZ}."
+               if plan["quiet"] else "")
         )
         if plan["raw"]:
             self.stdout.write(f"The server decodes these payloads with the config: {RAW_PAYLOAD_CONFIG}")

@@ -188,6 +188,7 @@ def test_it_explains_a_refused_connection():
         (["--device-base", "XYZ"], "argument --device-base: must be hexadecimal"),
         (["--device-base", "100000000"], "argument --device-base: must be between 0 and FFFFFFFF"),
         (["--device-base", "FFFFFFFF", "--devices", "2"], "goes past FFFFFFFF"),
+        (["--devices", "2", "--quiet", "3"], "--quiet 3 is more than the 2 devices"),
         (["--interval", "0.5"], "argument --interval: must be between 1"),
         (["--rate", "10", "--devices", "3"], "give --devices 10 or more"),
         (["--rate", "-1"], "argument --rate: must be between"),

@@ -255,3 +255,19 @@ def test_its_sending_choices_leave_the_readings_alone():
                   rng=rng)
         busy_frames.append(frame)
     assert busy_frames == list(plain.frames(count=20))
+
+
+def test_quiet_devices_stop_sending_from_their_time_on():
+    fleet = Fleet(devices=3, device_base=0x5F0000, interval_s=60, time_start_s=1_700_000_000,
+                  seed=1, quiet=1, quiet_from_s=1_700_000_000 + 300)
+    frames = list(fleet.frames(until_s=1_700_000_000 + 600))
+    quiet = [f for f in frames if f.device == "5F0002"]
+    assert quiet and max(f.due_s for f in quiet) < 1_700_000_000 + 300
+    talking = [f for f in frames if f.device == "5F0000"]
+    assert max(f.due_s for f in talking) >= 1_700_000_000 + 540
+
+
+def test_a_fleet_gone_wholly_quiet_ends():
+    fleet = Fleet(devices=2, device_base=0x5F0000, interval_s=60, time_start_s=0, seed=1,
+                  quiet=2, quiet_from_s=120)
+    assert len(list(fleet.frames())) == 4
