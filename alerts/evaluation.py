@@ -12,7 +12,7 @@ locked with SKIP LOCKED, so a row is changed by one pass only.
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -201,6 +201,32 @@ def keep_alive_breaches_apply() -> int:
         return cursor.rowcount
 
 
+def reminders_plan(*, now: datetime) -> int:
+    """While a device stays down, a reminder to each channel of its alert every
+    SIGFOX_ALERT_REMINDER_S seconds (none when 0, the default); a reminder
+    missed while no worker ran is not made up, the latest one is sent."""
+    every_s = settings.SIGFOX_ALERT_REMINDER_S
+    if every_s <= 0:
+        return 0
+    # The change that began each current outage: into down, at state_since.
+    outages = StateChange.objects.filter(
+        to_state=health.DOWN, device__health__state=health.DOWN,
+        time=F("device__health__state_since"), time__lte=now - timedelta(seconds=every_s))
+    sent = Notification.objects.filter(change__in=outages, kind__in=["alert", "reminder"])
+    latest: dict[tuple[int, str], tuple[Notification, int]] = {}
+    for notification in sent.select_related("change").order_by("reminder"):
+        latest[(notification.change_id, notification.url)] = (
+            notification, notification.reminder)
+    wanted = []
+    for (change_id, url), (notification, number) in latest.items():
+        due = int((now - notification.change.time).total_seconds() // every_s)
+        if due > number:
+            wanted.append(Notification(change_id=change_id, url=url, channel=notification.channel,
+                                       kind="reminder", reminder=due, next_attempt_at=now))
+    Notification.objects.bulk_create(wanted, ignore_conflicts=True)
+    return len(wanted)
+
+
 def evaluate(*, now: datetime) -> PassResult:
     """One pass: health rows for new devices, keep-alive breaches, rhythms, states."""
     health_rows_create()
@@ -211,6 +237,7 @@ def evaluate(*, now: datetime) -> PassResult:
         if learned < BATCH:
             break
     result.changes = states_update(now=now)
+    reminders_plan(now=now)
     return result
 
 

@@ -116,7 +116,10 @@ class Notification(models.Model):
     # The channel's URL (Channel.url or one of SIGFOX_ALERT_URLS) as the send used it.
     url = models.CharField(max_length=1000)
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL)
-    kind = models.CharField(max_length=10)  # "alert" or "recovery"
+    kind = models.CharField(max_length=10)  # "alert", "recovery" or "reminder"
+    # 0 for the alert or recovery itself; 1, 2, ... for the reminders of an
+    # alert while the device stays down (SIGFOX_ALERT_REMINDER_S apart).
+    reminder = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
@@ -125,6 +128,6 @@ class Notification(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["change", "url"],
+        constraints = [models.UniqueConstraint(fields=["change", "url", "reminder"],
                                                name="one_notification_per_change_and_channel")]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]

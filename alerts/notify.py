@@ -67,7 +67,7 @@ def message_text(notification: Notification) -> tuple[str, str]:
     change = notification.change
     device = change.device
     name = f"{device.sigfox_id} ({device.name})" if device.name else device.sigfox_id
-    what = "is down" if notification.kind == "alert" else "is up again"
+    what = {"alert": "is down", "reminder": "is still down"}.get(notification.kind, "is up again")
     title = f"Sigfox device {name} {what}"
     last = (f"Last message: {device.last_seen:%Y-%m-%d %H:%M:%S} UTC" if device.last_seen
             else "No message yet")

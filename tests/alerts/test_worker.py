@@ -276,3 +276,26 @@ def test_a_keep_alive_error_callback_marks_the_device_down_until_a_message(
     assert state("BAD") == "up"
     assert [b["title"] for b in receiver.about("BAD")] == [
         "Sigfox device BAD is down", "Sigfox device BAD is up again"]
+
+
+@pytest.mark.django_db
+def test_it_reminds_while_a_device_stays_down_when_asked(settings, receiver):
+    settings.SIGFOX_ALERT_URLS = [receiver.url]
+    last = history("B0B")
+    one_pass(last + timedelta(seconds=60))
+    down_at = last + timedelta(seconds=1900)
+    one_pass(down_at)
+    one_pass(down_at + timedelta(hours=5))
+    assert len(receiver.about("B0B")) == 1  # off by default
+    settings.SIGFOX_ALERT_REMINDER_S = 3600
+    assert one_pass(down_at + timedelta(hours=5, seconds=10)) == (1, 0)  # the 5th, not all 5
+    assert one_pass(down_at + timedelta(hours=5, seconds=20)) == (0, 0)
+    assert one_pass(down_at + timedelta(hours=6, seconds=1)) == (1, 0)
+    assert [b["title"] for b in receiver.about("B0B")] == [
+        "Sigfox device B0B is down", "Sigfox device B0B is still down",
+        "Sigfox device B0B is still down"]
+    back = down_at + timedelta(hours=6, minutes=30)
+    ingest("B0B", back)
+    one_pass(back)
+    assert one_pass(back + timedelta(minutes=10)) == (0, 0)  # up: no more reminders
+    assert receiver.about("B0B")[-1]["title"] == "Sigfox device B0B is up again"
