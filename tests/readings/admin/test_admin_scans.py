@@ -102,7 +102,7 @@ URLS = (
     + [f"/admin/readings/message/{q}" for q in LIST_QUERIES]
     + [f"/admin/readings/{model}/" for model in (
         "device", "devicetype", "downlink", "acknowledge", "sequencegap", "messageconflict",
-        "rejection",
+        "rejection", "deviceevent", "devicelocation",
     )]
 )
 

@@ -38,7 +38,8 @@ CONTENT_TYPES = [
 ]
 ENCODINGS = ["json", "json-strings", "form", "text-json", "text-form", "put-json", "put-form",
              "put-text-form", "get"]
-PATHS = ["/data/1", "/data/kitchen", "/sigfox/acknowledge"]
+PATHS = ["/data/1", "/data/kitchen", "/sigfox/acknowledge", "/sigfox/status", "/sigfox/error",
+         "/sigfox/event", "/sigfox/geoloc"]
 
 # Every code point, lone surrogates included (hypothesis leaves them out by default).
 any_char = st.characters(exclude_categories=())
