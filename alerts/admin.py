@@ -1,12 +1,22 @@
 """Device health in the admin: states (with a mute action), their history,
-channels (with a test button) and notifications (with their errors)."""
+rules on values and their breaches, channels (with a test button) and
+notifications (with their errors)."""
 
 from datetime import timedelta
 
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from alerts.models import Channel, DeviceHealth, DeviceTypeHealth, Notification, StateChange
+from alerts import rules
+from alerts.models import (
+    Channel,
+    DeviceHealth,
+    DeviceTypeHealth,
+    Notification,
+    Rule,
+    RuleBreach,
+    StateChange,
+)
 from alerts.notify import send
 from readings.admin import CappedCountPaginator, DeviceSearchMixin
 
@@ -71,10 +81,11 @@ class StateChangeAdmin(DeviceSearchMixin, admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["change", "kind", "url", "status", "attempts", "next_attempt_at", "error"]
+    list_display = ["change", "breach", "kind", "url", "status", "attempts", "next_attempt_at",
+                    "error"]
     list_filter = ["status", "kind"]
-    readonly_fields = ["change", "url", "channel", "kind", "status", "attempts", "next_attempt_at",
-                       "last_attempt_at", "sent_at", "error"]
+    readonly_fields = ["change", "breach", "url", "channel", "kind", "status", "attempts",
+                       "next_attempt_at", "last_attempt_at", "sent_at", "error"]
     paginator = CappedCountPaginator
     show_full_result_count = False
 
@@ -97,3 +108,39 @@ class ChannelAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{channel.name}: not sent: {error}", messages.ERROR)
             else:
                 self.message_user(request, f"{channel.name}: sent.")
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "scope", "kind", "quantity", "threshold", "hysteresis", "window",
+                    "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "quantity"]
+    autocomplete_fields = ["device_type", "device"]
+    fields = ["name", "device_type", "device", "kind", "quantity", "threshold", "hysteresis",
+              "window", "enabled"]
+
+    def get_changeform_initial_data(self, request):
+        # The commonest rule first: a battery running low.
+        return {"kind": rules.BELOW, "quantity": rules.BATTERY_QUANTITY,
+                **super().get_changeform_initial_data(request)}
+
+
+class BreachNotificationInline(NotificationInline):
+    fk_name = "breach"
+
+
+@admin.register(RuleBreach)
+class RuleBreachAdmin(DeviceSearchMixin, admin.ModelAdmin):
+    list_display = ["started_at", "device", "rule", "reason", "ended_at", "recovered"]
+    list_filter = [("ended_at", admin.EmptyFieldListFilter), "rule__kind"]
+    search_fields = ["device__sigfox_id"]
+    readonly_fields = ["rule", "device", "started_at", "ended_at", "value", "end_value", "reason",
+                       "recovered"]
+    inlines = [BreachNotificationInline]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    sortable_by = ["started_at"]
+
+    def has_add_permission(self, request):
+        return False

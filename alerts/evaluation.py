@@ -20,8 +20,8 @@ from django.db.models import F, Q
 
 from alerts import health
 from alerts.models import DeviceHealth, Notification, State, StateChange
+from alerts.rule_evaluation import RuleResult, rules_evaluate
 from readings import db
-from readings.models import Device
 
 # Messages read per device per pass: enough for a device's whole rhythm.
 MESSAGES_PER_DEVICE = health.SAMPLES_KEPT + 1
@@ -45,6 +45,7 @@ SELECT device_id, time FROM (
 class PassResult:
     devices_learned: int = 0
     changes: list[StateChange] = field(default_factory=list)
+    rules: RuleResult | None = None
 
 
 def health_rows_create() -> int:
@@ -168,9 +169,7 @@ def notifications_plan(changes: list[StateChange], *, now: datetime) -> int:
     wanted = []
     notified = [c for c in changes if health.is_alert(c.from_state, c.to_state)
                 or health.is_recovery(c.from_state, c.to_state)]
-    devices = Device.objects.only("pk", "device_type_id").in_bulk(
-        [c.device_id for c in notified])
-    channels = channels_for(list(devices.values()))
+    channels = channels_for({c.device_id for c in notified})
     for change in notified:
         kind = "alert" if health.is_alert(change.from_state, change.to_state) else "recovery"
         for url, channel in channels[change.device_id]:
@@ -228,7 +227,8 @@ def reminders_plan(*, now: datetime) -> int:
 
 
 def evaluate(*, now: datetime) -> PassResult:
-    """One pass: health rows for new devices, keep-alive breaches, rhythms, states."""
+    """One pass: health rows for new devices, keep-alive breaches, rhythms,
+    states, reminders, then the rules on values (alerts.rule_evaluation)."""
     health_rows_create()
     keep_alive_breaches_apply()
     result = PassResult()
@@ -238,6 +238,7 @@ def evaluate(*, now: datetime) -> PassResult:
             break
     result.changes = states_update(now=now)
     reminders_plan(now=now)
+    result.rules = rules_evaluate(now=now)
     return result
 
 

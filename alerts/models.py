@@ -3,7 +3,7 @@ notifications sent (or to send) for each change."""
 
 from django.db import models
 
-from alerts import health
+from alerts import health, rules
 from readings.models import Device, DeviceType
 
 
@@ -112,7 +112,11 @@ class Notification(models.Model):
         SENT = "sent"
         FAILED = "failed"  # tried; tried again at next_attempt_at
 
-    change = models.ForeignKey(StateChange, on_delete=models.CASCADE, related_name="notifications")
+    # What is notified: a change of state, or a rule's breach (its alert or recovery).
+    change = models.ForeignKey(StateChange, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="notifications")
+    breach = models.ForeignKey("RuleBreach", null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="notifications")
     # The channel's URL (Channel.url or one of SIGFOX_ALERT_URLS) as the send used it.
     url = models.CharField(max_length=1000)
     channel = models.ForeignKey(Channel, null=True, blank=True, on_delete=models.SET_NULL)
@@ -128,6 +132,111 @@ class Notification(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["change", "url", "reminder"],
-                                               name="one_notification_per_change_and_channel")]
+        constraints = [
+            models.UniqueConstraint(fields=["change", "url", "reminder"],
+                                    name="one_notification_per_change_and_channel"),
+            models.UniqueConstraint(fields=["breach", "url", "kind"],
+                                    name="one_notification_per_breach_and_channel"),
+            models.CheckConstraint(
+                condition=models.Q(change__isnull=False, breach__isnull=True)
+                | models.Q(change__isnull=True, breach__isnull=False),
+                name="notification_of_a_change_or_a_breach"),
+        ]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="notification_due")]
+
+
+class Rule(models.Model):
+    """A rule on values (alerts.rules): for the whole site, a device type or a
+    device. The most specific scope wins for each kind and quantity."""
+
+    class Kind(models.TextChoices):
+        ABOVE = rules.ABOVE, "value above"
+        BELOW = rules.BELOW, "value below (battery: quantity battery_v)"
+        LOSS = rules.LOSS, "lost messages above a share of the last N"
+        SILENCE = rules.SILENCE, "no value for a time"
+
+    name = models.CharField(max_length=100, blank=True)
+    device_type = models.ForeignKey(DeviceType, null=True, blank=True, on_delete=models.CASCADE,
+                                    related_name="value_rules",
+                                    help_text="Empty with the device: for the whole site.")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.CASCADE,
+                               related_name="value_rules")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    quantity = models.CharField(max_length=64, blank=True,
+                                help_text="The quantity watched (e.g. temp, battery_v); "
+                                "empty for lost messages.")
+    threshold = models.FloatField(null=True, blank=True,
+                                  help_text="The bound; for lost messages a share, 0 to 1.")
+    hysteresis = models.FloatField(
+        default=0, help_text="Back within bounds only this far on the other side of the bound, "
+        "so a hovering value does not flap.")
+    window = models.PositiveIntegerField(null=True, blank=True,
+                                         help_text="Lost messages: the last N messages. "
+                                         "No value: seconds.")
+    enabled = models.BooleanField(default=True)
+    # When it was last written: every device is judged again under it.
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(device_type__isnull=True) | models.Q(device__isnull=True),
+                name="rule_for_a_type_or_a_device"),
+            models.CheckConstraint(condition=models.Q(hysteresis__gte=0),
+                                   name="rule_hysteresis_not_negative"),
+            models.CheckConstraint(
+                condition=(models.Q(kind__in=[rules.ABOVE, rules.BELOW], threshold__isnull=False)
+                           & ~models.Q(quantity=""))
+                | models.Q(kind=rules.LOSS, threshold__gte=0, threshold__lte=1, window__gte=1)
+                | (models.Q(kind=rules.SILENCE, window__gte=1) & ~models.Q(quantity="")),
+                name="rule_complete_for_its_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or rules.describe(kind=self.kind, quantity=self.quantity,
+                                           threshold=self.threshold, window=self.window)
+
+    @property
+    def scope(self) -> str:
+        if self.device_id:
+            return f"device {self.device}"
+        if self.device_type_id:
+            return f"type {self.device_type}"
+        return "site"
+
+
+class RuleBreach(models.Model):
+    """A rule broken by a device, from when it was seen until it was back within
+    bounds (ended_at): its opening is an alert, its end a recovery."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="breaches")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="rule_breaches")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # What was seen: the value (the share lost; the seconds without a value).
+    value = models.FloatField(null=True, blank=True)
+    end_value = models.FloatField(null=True, blank=True)
+    reason = models.CharField(max_length=300)
+    # False when it ended because the rule was disabled or no longer applies.
+    recovered = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "device"], condition=models.Q(ended_at=None),
+                                    name="one_open_breach_per_rule_and_device"),
+        ]
+        indexes = [models.Index(fields=["device", "-started_at"], name="breach_device_time")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}: {self.reason}"
+
+
+class RuleCursor(models.Model):
+    """How far the rules have judged a device: its messages up to
+    `checked_until`, under the rules as they stood at `rules_seen_at`."""
+
+    device = models.OneToOneField(Device, on_delete=models.CASCADE, primary_key=True,
+                                  related_name="rule_cursor")
+    checked_until = models.DateTimeField(null=True, blank=True)
+    rules_seen_at = models.DateTimeField(null=True, blank=True)

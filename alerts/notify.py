@@ -31,13 +31,15 @@ MAX_RETRY = timedelta(days=1)
 BATCH = 100
 
 
-def channels_for(devices: list[Device]) -> dict[int, list[tuple[str, Channel | None]]]:
+def channels_for(device_pks) -> dict[int, list[tuple[str, Channel | None]]]:
     """{device pk: [(url, channel)]}: every channel a change of each device goes
     to (the site's SIGFOX_ALERT_URLS, its type's channels, its own; each URL
-    once), from one query however many devices."""
-    type_pks = {d.device_type_id for d in devices if d.device_type_id}
+    once), from two queries however many devices."""
+    type_of = dict(Device.objects.filter(pk__in=list(device_pks))
+                   .values_list("pk", "device_type_id"))
+    type_pks = {t for t in type_of.values() if t}
     channels = list(Channel.objects.filter(
-        Q(device_id__in=[d.pk for d in devices]) | Q(device_type_id__in=type_pks)).order_by("pk"))
+        Q(device_id__in=list(type_of)) | Q(device_type_id__in=type_pks)).order_by("pk"))
     of_device, of_type = defaultdict(list), defaultdict(list)
     for channel in channels:
         if channel.device_id:
@@ -45,12 +47,11 @@ def channels_for(devices: list[Device]) -> dict[int, list[tuple[str, Channel | N
         else:
             of_type[channel.device_type_id].append(channel)
     answer = {}
-    for device in devices:
+    for pk, type_pk in type_of.items():
         found: dict[str, Channel | None] = {url: None for url in settings.SIGFOX_ALERT_URLS}
-        for channel in sorted(of_type[device.device_type_id] + of_device[device.pk],
-                              key=lambda c: c.pk):
+        for channel in sorted(of_type[type_pk] + of_device[pk], key=lambda c: c.pk):
             found.setdefault(channel.url, channel)
-        answer[device.pk] = list(found.items())
+        answer[pk] = list(found.items())
     return answer
 
 
@@ -64,6 +65,8 @@ def _latest(device: Device) -> str:
 def message_text(notification: Notification) -> tuple[str, str]:
     """(title, body) naming the device, what happened, since when, its last
     value and a link to its page."""
+    if notification.breach_id is not None:
+        return _breach_text(notification)
     change = notification.change
     device = change.device
     name = f"{device.sigfox_id} ({device.name})" if device.name else device.sigfox_id
@@ -79,6 +82,41 @@ def message_text(notification: Notification) -> tuple[str, str]:
         f"Latest value: {_latest(device)}.",
         url,
     ])
+    return title, body
+
+
+def _breach_text(notification: Notification) -> tuple[str, str]:
+    """A rule's alert, "Sigfox device 1A2B3C: temp above 30 (31.2 °C)", or its
+    recovery, "Sigfox device 1A2B3C: temp back within bounds (28.1 °C)"."""
+    from alerts import rules
+    from readings.selectors.units import quantity_display
+
+    breach = notification.breach
+    rule, device = breach.rule, breach.device
+    name = f"{device.sigfox_id} ({device.name})" if device.name else device.sigfox_id
+    unit = quantity_display(device, rule.quantity).unit if rule.quantity else ""
+    described = rules.describe(kind=rule.kind, quantity=rule.quantity, threshold=rule.threshold,
+                               window=rule.window)
+    if notification.kind == "recovery":
+        value = breach.end_value
+        if rule.kind == rules.SILENCE:
+            what, value = f"{rule.quantity} values again", None
+        elif rule.kind == rules.LOSS:
+            what = "lost messages back within bounds"
+        else:
+            what = f"{rule.quantity} back within bounds"
+        since = f"Back at {breach.ended_at:%Y-%m-%d %H:%M:%S} UTC; broken since " \
+                f"{breach.started_at:%Y-%m-%d %H:%M:%S} UTC."
+    else:
+        value, what = breach.value, described
+        since = f"Since {breach.started_at:%Y-%m-%d %H:%M:%S} UTC."
+    if rule.kind == rules.SILENCE:
+        value = None  # the title says it all
+    seen = rules.value_text(kind=rule.kind, value=value, unit=unit, window=rule.window)
+    title = f"Sigfox device {name}: {what}" + (f" ({seen})" if seen else "")
+    url = settings.SIGFOX_SITE_URL.rstrip("/") + reverse("device", args=[device.sigfox_id])
+    scope = f"Rule: {rule} ({rule.scope})."
+    body = "\n".join([title + ".", since, scope, f"Latest value: {_latest(device)}.", url])
     return title, body
 
 

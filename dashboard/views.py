@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.rule_evaluation import device_value_rules
 from dashboard.overview import ATTENTION, device_health, fleet_page
 from dashboard.selectors import GRAPH_MAX_SERIES, RANGES, ChartChoices, chart_choices
 from readings.api.base import CheckedCursorPagination
@@ -175,6 +176,7 @@ def device_page(request, sigfox_id: str):
         for reading in device_latest_readings(device=device, keys=choices.keys)
     ]
     context["health"] = device_health(device)
+    context["value_rules"] = device_value_rules(device)
     return render(request, "dashboard/device.html", context)
 
 
