@@ -67,11 +67,14 @@ class Command(BaseCommand):
         now = timezone.now()
         result = evaluate(now=now)
         sent, failed = notifications_send(now=timezone.now())
-        if verbose or result.changes or sent or failed:
+        opened = len(result.rules.opened) if result.rules else 0
+        closed = len(result.rules.closed) if result.rules else 0
+        if verbose or result.changes or opened or closed or sent or failed:
             changes = ", ".join(f"{c.device.sigfox_id} {c.from_state}→{c.to_state}"
                                 for c in result.changes[:10])
             more = f" (+{len(result.changes) - 10})" if len(result.changes) > 10 else ""
             self.stdout.write(
                 f"worker {now:%Y-%m-%d %H:%M:%S}: {result.devices_learned} devices learned, "
                 f"{len(result.changes)} changes{': ' + changes + more if changes else ''}, "
+                f"{opened} rule breaches opened, {closed} closed, "
                 f"{sent} notifications sent, {failed} failed")
