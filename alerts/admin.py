@@ -38,6 +38,12 @@ class DeviceHealthAdmin(DeviceSearchMixin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # the worker makes one per device
 
+    def save_model(self, request, obj, form, change):
+        # Only what the form edits: the worker may have changed the state and
+        # the learned rhythm since the page was loaded.
+        obj.save(update_fields=["interval_s", "late_after", "down_after", "grace_s",
+                                "muted_until"])
+
     @admin.action(description="Mute the selected devices for 24 hours")
     def mute_for_a_day(self, request, queryset):
         until = timezone.now() + timedelta(days=1)

@@ -52,10 +52,12 @@ def health_rows_create() -> int:
     """A DeviceHealth row for every device that has none (one statement)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO alerts_devicehealth (device_id, state, samples) "
-            "SELECT d.id, %s, %s FROM readings_device d "
-            "WHERE NOT EXISTS (SELECT 1 FROM alerts_devicehealth h WHERE h.device_id = d.id)",
-            [health.NEW, "[]"],
+            "INSERT INTO alerts_devicehealth (device_id, state, samples, alert_open) "
+            "SELECT d.id, %s, %s, %s FROM readings_device d "
+            "WHERE NOT EXISTS (SELECT 1 FROM alerts_devicehealth h WHERE h.device_id = d.id) "
+            # Two workers at once may both find a device without one.
+            "ON CONFLICT (device_id) DO NOTHING",
+            [health.NEW, "[]", False],
         )
         return cursor.rowcount
 
@@ -71,7 +73,8 @@ def rhythms_learn(*, min_interval_s: float | None = None) -> int:
     )
     with transaction.atomic():
         rows = list(stale.select_for_update(skip_locked=True, of=("self",)).values_list(
-            "device_id", "samples", "learned_until", "keep_alive_breached_at")[:BATCH])
+            "device_id", "samples", "learned_until", "keep_alive_breached_at",
+            "device__last_seen")[:BATCH])
         if not rows:
             return 0
         times = defaultdict(list)
@@ -81,9 +84,12 @@ def rhythms_learn(*, min_interval_s: float | None = None) -> int:
             for pk, time in cursor.fetchall():
                 times[pk].append(time if time.tzinfo else time.replace(tzinfo=UTC))
         changed = []
-        for pk, samples, until, breached_at in rows:
+        for pk, samples, until, breached_at, last_seen in rows:
             samples, newest = health.intervals_add(samples, until, times[pk],
                                                    min_interval_s=min_interval_s)
+            # Learned up to the device's last seen even when its messages are
+            # gone (pruned, deleted): else the row would be stale for ever.
+            newest = max(t for t in (newest, last_seen) if t is not None)
             if breached_at is not None and newest is not None and newest > breached_at:
                 breached_at = None  # a message since Sigfox said the device was silent
             changed.append((pk, json.dumps(samples), newest,
@@ -110,7 +116,8 @@ _NEW_STATE = f"""CASE
                        + COALESCE(h.grace_s, t.grace_s, %(grace_s)s) THEN 'late'
     ELSE 'up' END"""
 _CHANGES_SQL = f"""
-SELECT h.device_id, h.state, {_NEW_STATE}, {_INTERVAL}, h.keep_alive_breached_at
+SELECT h.device_id, h.state, {_NEW_STATE}, {_INTERVAL}, h.keep_alive_breached_at,
+       h.alert_open
 FROM alerts_devicehealth h
 JOIN readings_device d ON d.id = h.device_id
 LEFT JOIN alerts_devicetypehealth t ON t.device_type_id = d.device_type_id
@@ -156,22 +163,24 @@ def states_update(*, now: datetime) -> list[StateChange]:
         changes = StateChange.objects.bulk_create([
             StateChange(device_id=pk, time=now, from_state=old, to_state=new,
                         reason=_reason(old, new, interval_s, breached_at))
-            for pk, old, new, interval_s, breached_at in rows
+            for pk, old, new, interval_s, breached_at, _ in rows
         ])
-        notifications_plan(changes, now=now)
+        kinds = [health.notification_kind(new, alert_open=open_)
+                 for _, _, new, _, _, open_ in rows]
+        for kind, opened in (("alert", True), ("recovery", False)):
+            pks = [row[0] for row, k in zip(rows, kinds) if k == kind]
+            DeviceHealth.objects.filter(device_id__in=pks).update(alert_open=opened)
+        notifications_plan([(c, k) for c, k in zip(changes, kinds) if k], now=now)
     return changes
 
 
-def notifications_plan(changes: list[StateChange], *, now: datetime) -> int:
-    """A pending Notification per channel for each alert and recovery."""
+def notifications_plan(notified: list[tuple[StateChange, str]], *, now: datetime) -> int:
+    """A pending Notification per channel for each (change, "alert" or "recovery")."""
     from alerts.notify import channels_for
 
     wanted = []
-    notified = [c for c in changes if health.is_alert(c.from_state, c.to_state)
-                or health.is_recovery(c.from_state, c.to_state)]
-    channels = channels_for({c.device_id for c in notified})
-    for change in notified:
-        kind = "alert" if health.is_alert(change.from_state, change.to_state) else "recovery"
+    channels = channels_for({change.device_id for change, _ in notified})
+    for change, kind in notified:
         for url, channel in channels[change.device_id]:
             wanted.append(Notification(change=change, url=url, channel=channel, kind=kind,
                                        next_attempt_at=now))

@@ -99,11 +99,14 @@ def state_of(*, last_seen: datetime | None, interval_s: float | None, thresholds
     return UP
 
 
-def is_alert(old: str, new: str) -> bool:
-    """A change worth a notification: into down."""
-    return new == DOWN and old != DOWN
-
-
-def is_recovery(old: str, new: str) -> bool:
-    """A change worth a notification: out of down, back to up."""
-    return old == DOWN and new == UP
+def notification_kind(new: str, *, alert_open: bool) -> str | None:
+    """What a change into `new` tells the channels: "alert" into down (unless
+    the alert of this outage went out already), "recovery" into up or new while
+    an alert is open (however the device left down: a message, an interval set
+    longer, a keep-alive breach cleared, a mute ended), else nothing.
+    Late and muted say nothing and leave an open alert open."""
+    if new == DOWN and not alert_open:
+        return "alert"
+    if new in (UP, NEW) and alert_open:
+        return "recovery"
+    return None

@@ -1,6 +1,7 @@
 """Health of each device, its changes of state, notification channels and the
 notifications sent (or to send) for each change."""
 
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from alerts import health, rules
@@ -20,13 +21,16 @@ class HealthSettings(models.Model):
     site's defaults; an empty field means "not set here"."""
 
     interval_s = models.FloatField(
-        null=True, blank=True,
+        null=True, blank=True, validators=[MinValueValidator(1.0)],
         help_text="Expected seconds between messages; empty: learned from the device's rhythm.")
     late_after = models.FloatField(
-        null=True, blank=True, help_text="Late after this many expected intervals (site: 1.5).")
+        null=True, blank=True, validators=[MinValueValidator(1.0)],
+        help_text="Late after this many expected intervals (site: 1.5).")
     down_after = models.FloatField(
-        null=True, blank=True, help_text="Down after this many expected intervals (site: 3).")
-    grace_s = models.FloatField(null=True, blank=True, help_text="Seconds added to both (site: 0).")
+        null=True, blank=True, validators=[MinValueValidator(1.0)],
+        help_text="Down after this many expected intervals (site: 3).")
+    grace_s = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)],
+                                help_text="Seconds added to both (site: 0).")
 
     class Meta:
         abstract = True
@@ -57,6 +61,8 @@ class DeviceHealth(HealthSettings):
     # Set by a Sigfox ERROR callback of severity ERROR (keep-alive breached);
     # cleared by the next message.
     keep_alive_breached_at = models.DateTimeField(null=True, blank=True)
+    # An alert went out and its recovery has not (alerts.health.notification_kind).
+    alert_open = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "device health"
@@ -111,6 +117,7 @@ class Notification(models.Model):
         SENDING = "sending"
         SENT = "sent"
         FAILED = "failed"  # tried; tried again at next_attempt_at
+        GAVE_UP = "gave_up", "gave up"  # failed alerts.notify.MAX_ATTEMPTS times
 
     # What is notified: a change of state, or a rule's breach (its alert or recovery).
     change = models.ForeignKey(StateChange, null=True, blank=True, on_delete=models.CASCADE,

@@ -9,6 +9,7 @@ tried again with backoff, its error kept for the admin.
 """
 
 import logging
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
@@ -28,6 +29,8 @@ LEASE = timedelta(minutes=5)
 # Backoff after a failed send: 1, 2, 4, ... minutes, at most a day.
 FIRST_RETRY = timedelta(minutes=1)
 MAX_RETRY = timedelta(days=1)
+# Then it is given up (about ten days of trying), and shown so in the admin.
+MAX_ATTEMPTS = 20
 BATCH = 100
 
 
@@ -150,23 +153,41 @@ def _claim(now: datetime) -> list[Notification]:
 
 
 def notifications_send(*, now: datetime) -> tuple[int, int]:
-    """Send what is due; returns (sent, failed)."""
+    """Send what is due; returns (sent, failed).
+
+    Each row's lease is renewed just before its send, on condition that it is
+    still this pass's claim (same attempt), so a batch slower than LEASE is
+    not sent a second time by another worker; the outcome is written on the
+    same condition.
+    """
     sent = failed = 0
+    started = time.monotonic()
     for notification in _claim(now):
-        title, body = message_text(
-            Notification.objects.select_related("change__device").get(pk=notification.pk))
-        error = send(notification.url, title, body)
+        mine = Notification.objects.filter(pk=notification.pk, status=Notification.Status.SENDING,
+                                           attempts=notification.attempts)
+        at = now + timedelta(seconds=time.monotonic() - started)
+        if not mine.update(last_attempt_at=at):
+            continue  # taken over by another worker after our lease ran out
+        try:
+            title, body = message_text(Notification.objects.select_related(
+                "change__device", "breach__device", "breach__rule").get(pk=notification.pk))
+            error = send(notification.url, title, body)
+        except Exception as exc:  # noqa: BLE001  (one bad notification must not stop the rest)
+            log.exception("notification %s could not be sent", notification.pk)
+            error = f"{type(exc).__name__}: {exc}"[:500]
         if error:
             failed += 1
-            delay = min(MAX_RETRY, FIRST_RETRY * 2 ** (notification.attempts - 1))
-            Notification.objects.filter(pk=notification.pk).update(
-                status=Notification.Status.FAILED, error=error, next_attempt_at=now + delay)
+            if notification.attempts >= MAX_ATTEMPTS:
+                mine.update(status=Notification.Status.GAVE_UP, error=error)
+            else:
+                delay = min(MAX_RETRY, FIRST_RETRY * 2 ** min(notification.attempts - 1, 12))
+                mine.update(status=Notification.Status.FAILED, error=error,
+                            next_attempt_at=at + delay)
             log.warning("notification %s to %s failed (attempt %d): %s", notification.pk,
                         _masked(notification.url), notification.attempts, error)
         else:
             sent += 1
-            Notification.objects.filter(pk=notification.pk).update(
-                status=Notification.Status.SENT, error="", sent_at=now)
+            mine.update(status=Notification.Status.SENT, error="", sent_at=at)
     return sent, failed
 
 

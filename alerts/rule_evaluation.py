@@ -59,7 +59,8 @@ def cursors_create() -> int:
         cursor.execute(
             "INSERT INTO alerts_rulecursor (device_id) SELECT d.id FROM readings_device d "
             "WHERE d.last_seen IS NOT NULL AND NOT EXISTS "
-            "(SELECT 1 FROM alerts_rulecursor c WHERE c.device_id = d.id)")
+            "(SELECT 1 FROM alerts_rulecursor c WHERE c.device_id = d.id) "
+            "ON CONFLICT (device_id) DO NOTHING")
         return cursor.rowcount
 
 

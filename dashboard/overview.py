@@ -152,7 +152,7 @@ def interval_in_force_s(device: Device) -> float | None:
     type_settings = _type_settings_of(device)
     for value in (own and own.interval_s, type_settings and type_settings.interval_s,
                   own and own.learned_interval_s):
-        if value:
+        if value is not None:
             return value
     return None
 

@@ -62,8 +62,9 @@ SELECT d.id, d.last_seen - make_interval(secs => k * (300 + (d.id %% 12) * 300))
        '1', '', '', %(now)s, '', '', '', '', '', ''
 FROM readings_device d CROSS JOIN generate_series(0, 19) AS k;
 
-INSERT INTO alerts_devicehealth (device_id, state, samples, learned_interval_s, learned_until)
-SELECT d.id, 'up', '[]', 300 + (d.id %% 12) * 300, d.last_seen FROM readings_device d;
+INSERT INTO alerts_devicehealth (device_id, state, samples, alert_open, learned_interval_s,
+    learned_until)
+SELECT d.id, 'up', '[]', false, 300 + (d.id %% 12) * 300, d.last_seen FROM readings_device d;
 """
 
 

@@ -78,10 +78,12 @@ def test_new_muted_and_keep_alive():
     assert state(0, keep_alive_breached=True) == "down"
 
 
-def test_only_going_down_and_coming_back_up_notify():
-    assert health.is_alert("late", "down") and health.is_alert("up", "down")
-    assert not health.is_alert("down", "down") and not health.is_alert("up", "late")
-    assert health.is_recovery("down", "up") and not health.is_recovery("late", "up")
+def test_only_going_down_and_coming_back_after_an_alert_notify():
+    kind = health.notification_kind
+    assert kind("down", alert_open=False) == "alert" and kind("down", alert_open=True) is None
+    assert kind("up", alert_open=True) == "recovery" and kind("new", alert_open=True) == "recovery"
+    assert kind("up", alert_open=False) is None
+    assert kind("late", alert_open=True) is None and kind("muted", alert_open=True) is None
 
 
 steady = st.tuples(st.integers(60, 86_400), st.integers(5, 60),

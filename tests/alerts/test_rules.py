@@ -85,8 +85,10 @@ def test_a_value_hovering_within_the_band_never_flaps(threshold, hysteresis, dat
     assert all(states)
     inside = [v for v in hovering if v <= threshold]
     assert not any(_states("above", inside, threshold, hysteresis))
-    mirrored = _states("below", [threshold - 1, *[2 * threshold - v for v in hovering]],
-                       threshold, hysteresis)
+    # Drawn afresh rather than mirrored: 2 * threshold - v can round out of the band.
+    hovering_low = data.draw(st.lists(st.floats(threshold - hysteresis, threshold + hysteresis,
+                                                allow_nan=False), max_size=50))
+    mirrored = _states("below", [threshold - 1, *hovering_low], threshold, hysteresis)
     assert all(mirrored)
 
 

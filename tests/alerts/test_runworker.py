@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from alerts.models import DeviceHealth, Rule
 from tests.alerts.test_worker import history
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)  # runworker closes its connection
 
 
 def test_once_makes_one_pass_and_says_what_it_did():

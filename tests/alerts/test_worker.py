@@ -165,10 +165,13 @@ def test_a_failed_send_is_kept_and_tried_again_with_backoff(settings):
         assert one_pass(failed_at) == (0, 1)
         notification = Notification.objects.get()
         assert notification.status == "failed" and notification.attempts == 1
-        assert notification.error and notification.next_attempt_at == failed_at + timedelta(minutes=1)
+        assert notification.error
+        # A minute after the attempt (the pass's time plus how long it had run).
+        retry_in = notification.next_attempt_at - failed_at
+        assert timedelta(minutes=1) <= retry_in < timedelta(minutes=1, seconds=10)
         assert one_pass(failed_at + timedelta(seconds=30)) == (0, 0)  # not due yet
         down.status = 200
-        assert one_pass(failed_at + timedelta(minutes=1)) == (1, 0)
+        assert one_pass(failed_at + timedelta(minutes=1, seconds=10)) == (1, 0)
         assert Notification.objects.get().status == "sent" and len(down.bodies) == 2
     finally:
         down.shutdown()
@@ -299,3 +302,81 @@ def test_it_reminds_while_a_device_stays_down_when_asked(settings, receiver):
     one_pass(back)
     assert one_pass(back + timedelta(minutes=10)) == (0, 0)  # up: no more reminders
     assert receiver.about("B0B")[-1]["title"] == "Sigfox device B0B is up again"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("way_out", ["muted", "interval", "young-keep-alive"])
+def test_every_way_out_of_down_sends_the_recovery(settings, receiver, client, way_out):
+    settings.SIGFOX_ALERT_URLS = [receiver.url]
+    if way_out == "young-keep-alive":
+        last = history("C0DE", count=2)  # too few messages to know a rhythm
+        client.post("/sigfox/error", {"device": "C0DE", "time": int(last.timestamp()) + 300,
+                                      "severity": "ERROR", "info": "No message received"},
+                    content_type="application/json")
+        down_at = last + timedelta(seconds=310)
+    else:
+        last = history("C0DE")
+        one_pass(last + timedelta(seconds=60))
+        down_at = last + timedelta(seconds=1900)
+    assert one_pass(down_at) == (1, 0) and state("C0DE") == "down"
+    later = down_at + timedelta(seconds=60)
+    if way_out == "muted":
+        DeviceHealth.objects.update(muted_until=later)
+        one_pass(later - timedelta(seconds=30))
+        assert state("C0DE") == "muted"
+        ingest("C0DE", later)
+    elif way_out == "interval":
+        DeviceHealth.objects.update(interval_s=86_400)  # it sends daily, in fact
+    else:
+        ingest("C0DE", later)
+    assert one_pass(later + timedelta(seconds=5)) == (1, 0)
+    assert state("C0DE") in ("up", "new")
+    assert [b["title"] for b in receiver.about("C0DE")] == [
+        "Sigfox device C0DE is down", "Sigfox device C0DE is up again"]
+    assert one_pass(later + timedelta(seconds=10)) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_device_whose_messages_are_gone_is_learned_once(settings):
+    from alerts.evaluation import health_rows_create, rhythms_learn
+    from readings.models import Message
+
+    history("DEAD")
+    health_rows_create()
+    Message.objects.all().delete()  # pruned: last seen stays
+    assert rhythms_learn() == 1
+    assert rhythms_learn() == 0
+
+
+@pytest.mark.django_db
+def test_it_gives_up_after_many_failed_attempts(settings):
+    from alerts import notify
+
+    settings.SIGFOX_ALERT_URLS = ["json://127.0.0.1:9/nothing-listens"]
+    last = history("FADE")
+    one_pass(last + timedelta(seconds=60))
+    down_at = last + timedelta(seconds=1900)
+    evaluate(now=down_at)
+    Notification.objects.update(attempts=notify.MAX_ATTEMPTS - 1)
+    assert notifications_send(now=down_at) == (0, 1)
+    notification = Notification.objects.get()
+    assert notification.status == "gave_up" and notification.attempts == notify.MAX_ATTEMPTS
+    assert notifications_send(now=down_at + timedelta(days=30)) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_a_send_taken_over_after_its_lease_is_not_sent_again(settings, receiver):
+    settings.SIGFOX_ALERT_URLS = [receiver.url]
+    last = history("BEAD")
+    one_pass(last + timedelta(seconds=60))
+    down_at = last + timedelta(seconds=1900)
+    evaluate(now=down_at)
+    from alerts import notify
+
+    [claimed] = notify._claim(down_at)  # worker A claims it, then stalls
+    # Worker B takes it over once A's lease has run out, and sends it.
+    assert notifications_send(now=down_at + timedelta(minutes=6)) == (1, 0)
+    # A wakes up: its claim is no longer the row's, so it sends nothing.
+    assert not Notification.objects.filter(pk=claimed.pk, attempts=claimed.attempts,
+                                            status="sending").exists()
+    assert len(receiver.bodies) == 1

@@ -65,3 +65,11 @@ def test_workers_at_once_change_each_state_and_send_each_notification_once(setti
     finally:
         receiver.shutdown()
         receiver.server_close()
+
+
+def test_workers_at_once_on_devices_none_has_seen_yet():
+    for n in range(20):
+        last = history(f"CD{n:02X}")
+    results = at_once(lambda: evaluate(now=last + timedelta(seconds=60)))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert StateChange.objects.filter(from_state="new", to_state="up").count() == 20
