@@ -7,7 +7,6 @@ DELETE /api/devices/<id>/mute/  unmutes it (staff)
 Times as everywhere in the API (readings/times.py): ISO 8601, or epoch seconds.
 """
 
-from datetime import UTC
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -18,12 +17,13 @@ from rest_framework.response import Response
 from alerts.models import DeviceHealth, StateChange
 from readings.api.base import ReadAPIView, ReadOrStaffWritePermission, TimeCursorPagination
 from readings.api.params import TimeParamField
+from readings.api.serializers import utc_time
 from readings.api.views import DEVICE_PATH, NO_SUCH_DEVICE, read_responses
 from readings.selectors.devices import device_get
 
 
 class StateChangeSerializer(serializers.ModelSerializer):
-    time = serializers.DateTimeField(default_timezone=UTC)
+    time = utc_time()
 
     class Meta:
         model = StateChange
@@ -36,7 +36,7 @@ class MuteSerializer(serializers.Serializer):
 
 class MutedSerializer(serializers.Serializer):
     device = serializers.CharField()
-    muted_until = serializers.DateTimeField(default_timezone=UTC, allow_null=True)
+    muted_until = utc_time(allow_null=True)
 
 
 def _device(sigfox_id: str):

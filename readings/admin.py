@@ -11,13 +11,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.paginator import EmptyPage, Paginator
-from django.db import connections
 from django.db.models import F, Max, Min, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from readings import payload, sigfox
+from readings import db, payload, sigfox
 from readings.api.serializers import message_exact_values
 from readings.serializers import EXACT_FLOAT_LIMIT
 from readings.models import (
@@ -72,15 +71,10 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self):
         queryset = self.object_list
-        if not queryset.query.where and connections[queryset.db].vendor == "postgresql":
-            with connections[queryset.db].cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                    [queryset.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] > COUNT_CAP:
-                return row[0]
+        if not queryset.query.where:
+            estimate = db.estimated_rows(queryset.model._meta.db_table, using=queryset.db)
+            if estimate is not None and estimate > COUNT_CAP:
+                return estimate
         return queryset.order_by()[: COUNT_CAP + 1].count()
 
 

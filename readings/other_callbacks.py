@@ -13,7 +13,6 @@ from rest_framework import serializers
 
 from readings import sigfox
 from readings.serializers import (
-    CallbackSerializer,
     LooseBooleanField,
     LooseCharField,
     LooseFloatField,
@@ -21,11 +20,11 @@ from readings.serializers import (
     NotFinite,
     OptionalHexField,
     OptionalMixin,
-    _printable_name,
     is_absent,
     parse_value,
     storable_json,
-    storable_text,
+    LenientCallbackSerializer,
+    _within,
 )
 
 # The sensor of the readings a STATUS callback makes, and their quantities
@@ -36,55 +35,6 @@ STATUS_QUANTITIES = {"temp": "module_temp_c", "batt": "battery_v"}
 INFO_MAX_CHARS = 1000
 # No radius on the earth is larger than half its circumference.
 MAX_RADIUS_M = 20_037_509
-
-
-class LenientCallbackSerializer(CallbackSerializer):
-    """A callback whose IDENTITY fields must be right (a 400 otherwise); any
-    other field that is wrong is left out and named in `field_errors`, so that
-    one bad field never loses what the callback says."""
-
-    IDENTITY = frozenset({"device", "time"})
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Expected a JSON object of callback variables."]}
-            )
-        field_errors: dict[str, str] = {}
-        clean = {}
-        for name, raw in data.items():
-            if storable_text(name) and (not isinstance(raw, str) or storable_text(raw)):
-                clean[name] = raw
-            elif name in self.IDENTITY:
-                raise serializers.ValidationError(
-                    {name: ["Must not contain NUL characters or lone surrogates."]}
-                )
-            else:
-                field_errors[_printable_name(name)] = "Must not contain NUL characters or lone surrogates."
-        try:
-            validated = serializers.Serializer.to_internal_value(self, clean)
-        except serializers.ValidationError as exc:
-            errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-            if set(errors) & (self.IDENTITY | {"non_field_errors"}):
-                raise serializers.ValidationError(
-                    {k: v for k, v in errors.items() if k in self.IDENTITY or k == "non_field_errors"}
-                ) from None
-            for name, messages in errors.items():
-                field_errors[name] = " ".join(str(m) for m in messages)
-                clean.pop(name, None)
-            validated = serializers.Serializer.to_internal_value(self, clean)
-        return self.completed(validated, clean=clean, field_errors=field_errors)
-
-    def completed(self, validated: dict, *, clean: dict, field_errors: dict) -> dict:
-        """The validated data, with what a subclass works out from the whole callback."""
-        validated["field_errors"] = field_errors
-        return validated
-
-
-def _within(what: str, value: float | None, limit: float) -> float | None:
-    if value is not None and not -limit <= value <= limit:
-        raise serializers.ValidationError(f"A {what} must be between -{limit} and {limit} degrees.")
-    return value
 
 
 class StatusValueField(OptionalMixin, serializers.Field):

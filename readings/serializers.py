@@ -335,7 +335,50 @@ def _printable_name(name: str) -> str:
     return name[:64] if name.strip() else "(empty name)"
 
 
-class UplinkSerializer(CallbackSerializer):
+class LenientCallbackSerializer(CallbackSerializer):
+    """A callback whose IDENTITY fields must be right (a 400 otherwise); any
+    other field that is wrong is left out and named in `field_errors`, so that
+    one bad field never loses what the callback says."""
+
+    IDENTITY = frozenset({"device", "time"})
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object of callback variables."]}
+            )
+        field_errors: dict[str, str] = {}
+        clean = {}
+        for name, raw in data.items():
+            if storable_text(name) and (not isinstance(raw, str) or storable_text(raw)):
+                clean[name] = raw
+            elif name in self.IDENTITY:
+                raise serializers.ValidationError(
+                    {name: ["Must not contain NUL characters or lone surrogates."]}
+                )
+            else:
+                field_errors[_printable_name(name)] = "Must not contain NUL characters or lone surrogates."
+        try:
+            validated = serializers.Serializer.to_internal_value(self, clean)
+        except serializers.ValidationError as exc:
+            errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            if set(errors) & (self.IDENTITY | {"non_field_errors"}):
+                raise serializers.ValidationError(
+                    {k: v for k, v in errors.items() if k in self.IDENTITY or k == "non_field_errors"}
+                ) from None
+            for name, messages in errors.items():
+                field_errors[name] = " ".join(str(m) for m in messages)
+                clean.pop(name, None)
+            validated = serializers.Serializer.to_internal_value(self, clean)
+        return self.completed(validated, clean=clean, field_errors=field_errors)
+
+    def completed(self, validated: dict, *, clean: dict, field_errors: dict) -> dict:
+        """The validated data, with what a subclass works out from the whole callback."""
+        validated["field_errors"] = field_errors
+        return validated
+
+
+class UplinkSerializer(LenientCallbackSerializer):
     """A DATA UPLINK, BIDIR or ADVANCED callback.
 
     Only what identifies the frame is required to be right: `device` and
@@ -391,41 +434,14 @@ class UplinkSerializer(CallbackSerializer):
                     _within("latitude" if name == "lat" else "longitude", value[name], limit)
         return value
 
-    # What identifies the frame: wrong or missing, the callback is refused.
-    IDENTITY = frozenset({"device", "time"})
     # Never readings: authentication, and fields the backend may add that
     # describe the callback rather than measure anything.
     NOT_VALUES = frozenset({"token", "callbackType", "type"})
     MAX_TEXT_CHARS = 200
 
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Expected a JSON object of callback variables."]}
-            )
-        field_errors: dict[str, str] = {}
-        clean = {}
-        for name, raw in data.items():
-            if storable_text(name) and (not isinstance(raw, str) or storable_text(raw)):
-                clean[name] = raw
-            elif name in self.IDENTITY:
-                raise serializers.ValidationError(
-                    {name: ["Must not contain NUL characters or lone surrogates."]}
-                )
-            else:
-                field_errors[_printable_name(name)] = "Must not contain NUL characters or lone surrogates."
-        try:
-            validated = serializers.Serializer.to_internal_value(self, clean)
-        except serializers.ValidationError as exc:
-            errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-            if set(errors) & (self.IDENTITY | {"non_field_errors"}):
-                raise serializers.ValidationError(
-                    {k: v for k, v in errors.items() if k in self.IDENTITY or k == "non_field_errors"}
-                ) from None
-            for name, messages in errors.items():
-                field_errors[name] = " ".join(str(m) for m in messages)
-                clean.pop(name, None)
-            validated = serializers.Serializer.to_internal_value(self, clean)
+    def completed(self, validated: dict, *, clean: dict, field_errors: dict) -> dict:
+        """Every other field holding a number or a boolean is a reading; a short
+        text is kept as text; anything else is named in field_errors."""
         values, values_raw, text_values = {}, {}, {}
         for name, raw in clean.items():
             if name in self.fields or name in self.NOT_VALUES or is_absent(raw):
