@@ -34,6 +34,18 @@ PAYLOAD_CONFIG_HELP = (
 )
 
 
+# Retention policy fields of a device type and a device (storage.retention):
+# empty inherits (device from its type, type from the site's settings), 0 keeps forever.
+_INHERIT = " Empty: as the {parent}; 0: forever."
+RAW_RETENTION_HELP = "Days to keep readings and their messages."
+ROLLUP_RETENTION_HELP = "Days to keep hourly and daily rollups (charts of older times draw from them)."
+BODY_RETENTION_HELP = "Days to keep each message's raw callback body (the largest part of a message)."
+
+
+def retention_help(text: str, parent: str) -> str:
+    return text + _INHERIT.format(parent=parent)
+
+
 class DeviceType(models.Model):
     """A Sigfox device type, registered from the deviceTypeId of a callback."""
 
@@ -53,6 +65,13 @@ class DeviceType(models.Model):
         help_text="Set when an upgrade found that this config reads differently now.",
     )
     first_seen = models.DateTimeField(null=True, blank=True)
+
+    raw_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=retention_help(RAW_RETENTION_HELP, "site (SIGFOX_RAW_RETENTION_DAYS)"))
+    rollup_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=retention_help(ROLLUP_RETENTION_HELP, "site (SIGFOX_ROLLUP_RETENTION_DAYS)"))
+    body_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=retention_help(BODY_RETENTION_HELP, "site (SIGFOX_BODY_RETENTION_DAYS)"))
 
     class Meta:
         ordering = ["sigfox_id"]
@@ -128,6 +147,13 @@ class Device(models.Model):
         "(SIGFOX_MAX_SERIES_PER_DEVICE, SIGFOX_MAX_QUANTITIES).",
     )
     series_refused_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    raw_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=retention_help(RAW_RETENTION_HELP, "device type"))
+    rollup_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=retention_help(ROLLUP_RETENTION_HELP, "device type"))
+    body_retention_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text=retention_help(BODY_RETENTION_HELP, "device type"))
 
     class Meta:
         ordering = ["sigfox_id"]
@@ -243,13 +269,20 @@ class Message(models.Model):
 
 
 class Reading(models.Model):
-    """One measured value: a quantity ("temp") of a device's sensor at a time."""
+    """One measured value: a quantity ("temp") of a device's sensor at a time.
+
+    On PostgreSQL this table and readings_message are partitioned by `time`
+    (storage.partitions); the primary key there is (id, time), and `message`
+    has no database constraint (a key into a partitioned table would need the
+    time too): Django's CASCADE, which runs in Python, and retention keep it whole.
+    """
 
     # Both foreign keys lead an index already (the unique (message, quantity)
     # and the series index), so they get none of their own: every index is
     # paid for on each insert.
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, related_name="readings", db_index=False
+        Message, on_delete=models.CASCADE, related_name="readings", db_index=False,
+        db_constraint=False,
     )
     # Copied from the message so that a series is read from one index alone.
     device = models.ForeignKey(
@@ -266,9 +299,11 @@ class Reading(models.Model):
     class Meta:
         ordering = ["-time"]
         constraints = [
-            # Callbacks of one frame to /data/1 and /data/2 each add their own.
+            # Callbacks of one frame to /data/1 and /data/2 each add their own. The
+            # time (the message's) is in the key because on PostgreSQL the table is
+            # partitioned by it, and a partitioned table's unique keys must hold it.
             models.UniqueConstraint(
-                fields=["message", "sensor", "quantity"], name="reading_unique_per_frame"
+                fields=["message", "sensor", "quantity", "time"], name="reading_unique_per_frame"
             ),
             models.CheckConstraint(
                 condition=models.Q(GreaterThan(Length("quantity"), 0)), name="reading_quantity_nonempty"
@@ -359,7 +394,8 @@ class Rejection(models.Model):
 class Reception(models.Model):
     """One base station's report of a message: the first callback, a duplicate, or DATA ADVANCED."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receptions")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="receptions",
+                                db_constraint=False)
     station = models.CharField(max_length=8)
     rssi = models.FloatField(null=True, blank=True)
     snr = models.FloatField(null=True, blank=True)
@@ -387,7 +423,8 @@ class SequenceGap(models.Model):
     """
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="sequence_gaps")
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="gap_before")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="gap_before",
+                                   db_constraint=False)
     previous_seq_number = models.PositiveIntegerField()
     seq_number = models.PositiveIntegerField()
     missing = models.PositiveIntegerField(help_text="Messages lost in between (0 for a reset).")
@@ -407,7 +444,8 @@ class SequenceGap(models.Model):
 class MessageConflict(models.Model):
     """A copy of a frame that disagreed with the stored one: the first value was kept."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="conflicts")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="conflicts",
+                                db_constraint=False)
     # "seqNumber", or the quantity of a reading (with its sensor).
     variable = models.CharField(max_length=64)
     sensor = models.CharField(max_length=64, blank=True)
@@ -487,7 +525,8 @@ class Downlink(models.Model):
     """Downlink data answered to an uplink, and what the ACKNOWLEDGE callback said of it."""
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="downlinks")
-    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="downlink")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="downlink",
+                                   db_constraint=False)
     data = models.CharField(max_length=16)
     mode = models.CharField(max_length=8, choices=DownlinkMode.choices)
     answered_at = models.DateTimeField()
@@ -628,3 +667,82 @@ class DeviceLocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lat:.5f}, {self.lng:.5f}"
+
+
+class RollupResolution(models.IntegerChoices):
+    HOUR = 3600, "hourly"
+    DAY = 86400, "daily"
+
+
+class Rollup(models.Model):
+    """Aggregates of one series over one UTC hour or day: count, sum, and the
+    first, lowest, highest and last reading with their times.
+
+    Kept by readings.services.rollups from the readings (never by ingest
+    itself); retention of raw readings leaves them, so a chart of a year whose
+    readings are gone still draws. Times are float epoch seconds, the very
+    numbers the series query computes from a reading's time, so that a chart
+    drawn from rollups and one drawn from readings agree to the bit. Ties
+    break as in readings.selectors.series: first and last by (time, value),
+    lowest by (value, time), highest by (value desc, time).
+    """
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    sensor = models.CharField(max_length=64)
+    quantity = models.CharField(max_length=64)
+    resolution_s = models.PositiveIntegerField(choices=RollupResolution.choices)
+    start = models.DateTimeField(help_text="Start of the hour or day, UTC.")
+    count = models.PositiveIntegerField()
+    sum = models.FloatField()
+    first_epoch_s = models.FloatField()
+    first = models.FloatField()
+    min_epoch_s = models.FloatField()
+    min = models.FloatField()
+    max_epoch_s = models.FloatField()
+    max = models.FloatField()
+    last_epoch_s = models.FloatField()
+    last = models.FloatField()
+
+    class Meta:
+        ordering = ["device", "sensor", "quantity", "resolution_s", "start"]
+        constraints = [
+            # Also the index of every read: a series at a resolution over a range.
+            models.UniqueConstraint(
+                fields=["device", "sensor", "quantity", "resolution_s", "start"], name="rollup_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["resolution_s", "start"], name="rollup_resolution_start")]
+
+    def __str__(self) -> str:
+        return f"{self.sensor}/{self.quantity} {self.get_resolution_s_display()} from {self.start:%Y-%m-%d %H:%M}Z"
+
+
+class RollupDirty(models.Model):
+    """An hour of a series whose rollups must be computed again: written when
+    readings are changed or deleted other than by retention (an admin
+    deletion, redecode); new readings are found by RollupProgress instead.
+    A log (duplicates allowed): the worker deletes the rows it has read."""
+
+    device_id = models.BigIntegerField()
+    sensor = models.CharField(max_length=64)
+    quantity = models.CharField(max_length=64)
+    hour = models.DateTimeField(help_text="Start of the hour, UTC.")
+
+    class Meta:
+        indexes = [models.Index(fields=["device_id", "quantity", "hour"], name="rollupdirty_series")]
+
+
+class RollupProgress(models.Model):
+    """How far the rollups have taken in new readings (one row).
+
+    Every reading with id <= reading_id is in the rollups. A reading id
+    becomes safe to take once no transaction that could still commit a lower
+    id is running: candidate_id (the highest id seen committed at one pass)
+    is taken at a later pass once every transaction running at the time of
+    candidate_xmax (PostgreSQL's next transaction id then) has ended.
+    """
+
+    reading_id = models.BigIntegerField(default=0)
+    candidate_id = models.BigIntegerField(default=0)
+    candidate_xmax = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)

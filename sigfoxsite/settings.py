@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "readings",
     "alerts",
+    "storage",
 ]
 
 MIDDLEWARE = [
@@ -297,3 +298,16 @@ SIGFOX_GRACE_S = env.float("SIGFOX_GRACE_S", default=0.0)
 SIGFOX_ALERT_REMINDER_S = env.float("SIGFOX_ALERT_REMINDER_S", default=0.0)
 # Seconds between the worker's passes (manage.py runworker).
 SIGFOX_WORKER_INTERVAL_S = env.float("SIGFOX_WORKER_INTERVAL_S", default=30.0)
+
+# Storage (storage/). On PostgreSQL, readings and messages are partitioned by
+# time: one partition per "day", "week" or "month" (UTC), created this many
+# ahead by the worker. Retention, per site here (per device type and device in
+# the admin and the API): days to keep readings with their messages, hourly and
+# daily rollups, and messages' raw bodies; empty or 0 keeps forever. The worker
+# applies it every SIGFOX_RETENTION_INTERVAL_S seconds.
+SIGFOX_PARTITION_INTERVAL = env.str("SIGFOX_PARTITION_INTERVAL", default="month")
+SIGFOX_PARTITIONS_AHEAD = env.int("SIGFOX_PARTITIONS_AHEAD", default=2)
+SIGFOX_RAW_RETENTION_DAYS = env.int("SIGFOX_RAW_RETENTION_DAYS", default=0) or None
+SIGFOX_ROLLUP_RETENTION_DAYS = env.int("SIGFOX_ROLLUP_RETENTION_DAYS", default=0) or None
+SIGFOX_BODY_RETENTION_DAYS = env.int("SIGFOX_BODY_RETENTION_DAYS", default=0) or None
+SIGFOX_RETENTION_INTERVAL_S = env.float("SIGFOX_RETENTION_INTERVAL_S", default=3600.0)

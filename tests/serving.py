@@ -59,21 +59,24 @@ def copy_sqlite(source: Path, target: Path) -> None:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], log_path: Path, *, workers: int = 2, access_log: bool = False):
+def gunicorn(env: dict[str, str], log_path: Path, *, workers: int = 2, access_log: bool = False,
+             root: Path = ROOT):
     """Run gunicorn on a free port until the block ends; yields its base URL.
+
+    `root`: the checkout to serve (another version's, for upgrade tests).
 
     With `access_log`, gunicorn writes its access log to the log file, as
     `make run` does to its output.
     """
     port = free_port()
     executable = Path(sys.executable).with_name("gunicorn")
-    command = [str(executable), "sigfoxsite.wsgi", "--config", str(ROOT / "gunicorn.conf.py"),
+    command = [str(executable), "sigfoxsite.wsgi", "--config", str(root / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]
     if access_log:
         command += ["--access-logfile", "-"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
