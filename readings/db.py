@@ -23,7 +23,10 @@ def epoch_s_sql(column: str) -> str:
     # SQLite keeps datetimes as text in UTC, "2026-01-31 12:00:00[.ffffff]": whole
     # seconds from strftime, exact (julianday's float would blur bucket edges),
     # plus the fraction after the 19th character.
-    return f"(CAST(strftime('%%s', {column}) AS REAL) + CAST(substr({column}, 20) AS REAL))"
+    # strftime is given the whole seconds only: it rounds the fraction to the
+    # millisecond, and "...59.9995" would count a second twice.
+    return (f"(CAST(strftime('%%s', substr({column}, 1, 19)) AS REAL)"
+            f" + CAST(substr({column}, 20) AS REAL))")
 
 
 def estimated_rows(table: str, using: str = "default") -> int | None:
@@ -110,3 +113,58 @@ def update_rows(table: str, key: str, columns: list[tuple[str, str]], rows: list
                 f"UPDATE {table} SET {sets} FROM (VALUES {values}) AS v "
                 f"WHERE {table}.{key} = v.column1",
                 [value for row in chunk for value in row])
+
+
+def transaction_id() -> int | None:
+    """PostgreSQL: the caller's transaction id (64 bits, as a bigint), given
+    now if it has none yet: then higher than that of every transaction that
+    had one before. None elsewhere.
+
+    Not the snapshot's xmax: that is one past the newest transaction to have
+    ended, and a transaction running with a higher id is in no snapshot's list.
+    """
+    if not is_postgresql():
+        return None
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        return cursor.fetchone()[0]
+
+
+# pg_stat_activity shows 32-bit transaction ids: each is widened to 64 bits as
+# the one nearest the snapshot's xmax (a running transaction is within 2^31 of it).
+_OLDEST_TRANSACTION_SQL = """
+SELECT MIN(r.ref + ((a.backend_xid::text::bigint - r.ref %% 4294967296 + 6442450944) %% 4294967296)
+           - 2147483648)
+FROM pg_stat_activity a, (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS ref) r
+WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend_xid IS NOT NULL
+"""
+
+
+def oldest_transaction_id() -> int | None:
+    """PostgreSQL: the lowest transaction id (64 bits) of a transaction running
+    in another session connected to this database, None when none holds one
+    (or elsewhere than PostgreSQL). Left out: the caller's own (the rows it
+    wrote are visible to it) and other databases' sessions (they cannot write
+    here, and a long one must not hold this one back). Prepared transactions
+    are not seen: the project prepares none."""
+    if not is_postgresql():
+        return None
+    with connections["default"].cursor() as cursor:
+        # pg_stat_activity keeps what it read until the transaction ends: read afresh.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(_OLDEST_TRANSACTION_SQL, [])
+        return cursor.fetchone()[0]
+
+
+def last_id(table: str) -> int:
+    """The highest id a table's primary key has given out (committed or not,
+    perhaps rolled back), 0 before the first: an upper bound of its ids read
+    from the sequence alone, however many rows or partitions the table has."""
+    with connections["default"].cursor() as cursor:
+        if is_postgresql():
+            cursor.execute("SELECT pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass)",
+                           [table])
+        else:  # AUTOINCREMENT keys keep their high-water mark in sqlite_sequence
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        row = cursor.fetchone()
+    return (row[0] if row else None) or 0

@@ -203,6 +203,13 @@ class SeriesSerializer(serializers.Serializer):
         choices=["raw", "m4"],
         help_text="raw: every reading; m4: first, lowest, highest and last reading per bucket.",
     )
+    source = serializers.ChoiceField(
+        choices=["raw", "rollup-hourly", "rollup-daily"],
+        help_text="Where the buckets come from: raw, the readings; rollup-hourly or rollup-daily, "
+        "the hourly or daily rollups (with the readings of hours not yet rolled up), to the same "
+        "answer. Buckets of an hour or more lie on whole UTC hours or days, since and until "
+        "widened to them, whatever the source.",
+    )
     points = serializers.ListField(
         child=PointField(),
         help_text="[epoch ms, value] in time order, at most max_points: the line to draw.",

@@ -61,7 +61,8 @@ class TestALongSeries:
         assert body["method"] == "m4"
         assert body["count"] == 10_000
         assert len(body["points"]) <= 100
-        assert len(body["buckets"]) == 25
+        # 9,999 minutes widened to 167 whole hours, in buckets of 7 hours: 24 of them, not 25.
+        assert len(body["buckets"]) == 24
         times = [t for t, _ in body["points"]]
         assert times == sorted(times)
 
@@ -75,7 +76,9 @@ class TestALongSeries:
     def test_it_keeps_first_min_max_last_of_every_bucket(self, admin_client, long_series):
         body = series(admin_client, "device=1A2B3C&quantity=temp&points=200"
                                     "&since=2026-01-01T00:00:00Z&until=2026-01-07T22:40:00Z")
-        assert len(body["buckets"]) == 50
+        # Until widened to 23:00, 167 hours in buckets of 4 hours.
+        assert len(body["buckets"]) == 42
+        assert body["until"] == "2026-01-08T00:00:00Z"
         for bucket in body["buckets"]:
             inside = [(t, v) for t, v in long_series if bucket["start"] <= t < bucket["end"]]
             assert bucket["count"] == len(inside)
@@ -89,9 +92,17 @@ class TestALongSeries:
 
     def test_it_cuts_the_range_into_equal_buckets(self, admin_client, long_series):
         body = series(admin_client, "device=1A2B3C&quantity=temp&points=40"
+                                    "&since=2026-01-01T00:00:00Z&until=2026-01-01T02:00:00Z")
+        edges = [(b["start"], b["end"]) for b in body["buckets"]]
+        assert edges == [(T0_MS + i * 720 * MS, T0_MS + (i + 1) * 720 * MS) for i in range(10)]
+        assert body["count"] == 120
+
+    def test_it_cuts_buckets_of_an_hour_or_more_on_whole_hours(self, admin_client, long_series):
+        # 10 buckets of a day would be 2.4 hours each: 3 hours, 8 buckets.
+        body = series(admin_client, "device=1A2B3C&quantity=temp&points=40"
                                     "&since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z")
         edges = [(b["start"], b["end"]) for b in body["buckets"]]
-        assert edges == [(T0_MS + i * 8640 * MS, T0_MS + (i + 1) * 8640 * MS) for i in range(10)]
+        assert edges == [(T0_MS + i * 3 * 3600 * MS, T0_MS + (i + 1) * 3 * 3600 * MS) for i in range(8)]
         assert body["count"] == 1440
 
     def test_it_downsamples_in_the_database_not_in_python(self, admin_client, long_series):

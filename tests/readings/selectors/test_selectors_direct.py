@@ -99,3 +99,18 @@ def test_the_time_parser_reads_what_people_and_scripts_write(settings, text, exp
 def test_the_time_parser_refuses_what_is_no_time(text, error):
     with pytest.raises(error):
         times.parse_time(text)
+
+
+@pytest.mark.django_db
+def test_a_downsampled_peak_just_before_a_whole_second_keeps_its_time():
+    """The database's epoch of 00:00:59.9995 is 59.9995 s, not 60.9995: SQLite's
+    strftime would round the fraction up to the next second."""
+    from tests.helpers import store
+
+    peak = START + timedelta(seconds=59, microseconds=999_500)
+    points = [(START + timedelta(seconds=i), 1.0) for i in range(40) if i != 59] + [(peak, 99.0)]
+    device = store("1A2B3C", sorted(points))
+    series = series_downsampled(device=device, quantity="temp", since=START,
+                                until=START + timedelta(seconds=64), max_points=12, now=NOW)
+    assert series.method == "m4"
+    assert (db.ms(peak.timestamp()), 99.0) in series.points
