@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.paginator import EmptyPage, Paginator
+from django.db import transaction
 from django.db.models import F, Max, Min, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.utils import timezone
@@ -19,6 +20,7 @@ from django.utils.functional import cached_property
 from readings import db, payload, sigfox
 from readings.api.serializers import message_exact_values
 from readings.serializers import EXACT_FLOAT_LIMIT
+from readings.services.rollups import rollups_invalidate
 from readings.models import (
     Acknowledge,
     Device,
@@ -287,6 +289,13 @@ class QuantitySettingInline(admin.TabularInline):
     verbose_name_plural = "Quantities: unit, label and scale (reading = raw × scale + offset)"
 
 
+RETENTION_FIELDSET = ("Retention", {
+    "fields": ["raw_retention_days", "rollup_retention_days", "body_retention_days"],
+    "description": "Days kept, applied by the worker (manage.py runworker) about every "
+                   "SIGFOX_RETENTION_INTERVAL_S. Empty inherits; 0 keeps forever.",
+})
+
+
 @admin.register(Device)
 class DeviceAdmin(DeviceSearchMixin, admin.ModelAdmin):
     form = DeviceForm
@@ -312,6 +321,7 @@ class DeviceAdmin(DeviceSearchMixin, admin.ModelAdmin):
                            "series_refused", "series_refused_at"]}),
         ("Payload decoding", {"fields": ["payload_config_notice", "payload_config"]}),
         ("Downlink", {"fields": ["downlink_data", "downlink_mode", "downlink_delivered_at"]}),
+        RETENTION_FIELDSET,
     ]
     inlines = [QuantitySettingInline, DownlinkInline]
 
@@ -356,7 +366,10 @@ class DeviceTypeAdmin(admin.ModelAdmin):
     list_display = ["sigfox_id", "name", "payload_config", "payload_config_notice", "first_seen"]
     search_fields = ["sigfox_id", "name"]
     readonly_fields = ["first_seen"]
-    fields = ["sigfox_id", "name", "payload_config_notice", "payload_config", "first_seen"]
+    fieldsets = [
+        (None, {"fields": ["sigfox_id", "name", "payload_config_notice", "payload_config", "first_seen"]}),
+        RETENTION_FIELDSET,
+    ]
     inlines = [QuantitySettingInline]
 
     def get_readonly_fields(self, request, obj=None):
@@ -424,6 +437,18 @@ class MessageAdmin(BigTableAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
 
+    # A deletion takes the messages' readings along: their hours are marked
+    # for the rollups to compute again.
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            rollups_invalidate(Reading.objects.filter(message=obj))
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            rollups_invalidate(Reading.objects.filter(message__in=queryset.values("pk")))
+            super().delete_queryset(request, queryset)
+
     @admin.display(description="Exact values (integers beyond 2^53)")
     def exact_values(self, obj) -> str:
         exact = message_exact_values(obj)
@@ -447,6 +472,17 @@ class ReadingAdmin(BigTableAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # A deletion marks the readings' hours for the rollups to compute again.
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            rollups_invalidate([(obj.device_id, obj.sensor, obj.quantity, obj.time)])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            rollups_invalidate(queryset)
+            super().delete_queryset(request, queryset)
 
     # Not sortable: no index orders readings by value, a sort reads them all.
     @admin.display(description="value")

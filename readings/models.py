@@ -39,7 +39,7 @@ PAYLOAD_CONFIG_HELP = (
 _INHERIT = " Empty: as the {parent}; 0: forever."
 RAW_RETENTION_HELP = "Days to keep readings and their messages."
 ROLLUP_RETENTION_HELP = "Days to keep hourly and daily rollups (charts of older times draw from them)."
-BODY_RETENTION_HELP = "Days to keep each message's raw callback body (the largest part of a message)."
+BODY_RETENTION_HELP = "Days to keep each message's raw callback body (about a tenth of its size)."
 
 
 def retention_help(text: str, parent: str) -> str:

@@ -12,6 +12,8 @@ urlpatterns = [
     path("", include("readings.urls")),
     path("", include("dashboard.urls")),
     path("", include("alerts.urls")),
+    path("", include("storage.urls")),
+    path("", include("storage.status_urls")),
 ]
 
 handler404 = "readings.views.not_found"

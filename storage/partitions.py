@@ -280,6 +280,12 @@ def partition_range_drop(start: datetime | None, end: datetime, *,
         for table in PARTITIONED_TABLES:
             cursor.execute(f'SELECT count(*) FROM "{names[table]}" {kept_filter}', kept_params)
             counts[table] = cursor.fetchone()[0]
+        # An acknowledge outlives the downlink it answered (SET_NULL), which goes
+        # with its message: its link is emptied first, as Django's would be.
+        cursor.execute(
+            f'UPDATE readings_acknowledge SET downlink_id = NULL WHERE downlink_id IN '
+            f'(SELECT d.id FROM readings_downlink d WHERE d.message_id IN '
+            f'(SELECT id FROM "{names["readings_message"]}" {kept_filter}))', kept_params)
         for child in MESSAGE_CHILDREN:
             cursor.execute(f'DELETE FROM "{child}" WHERE message_id IN '
                            f'(SELECT id FROM "{names["readings_message"]}" {kept_filter})', kept_params)

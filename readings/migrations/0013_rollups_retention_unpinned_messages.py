@@ -61,7 +61,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='device',
             name='body_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text="Days to keep each message's raw callback body (the largest part of a message). Empty: as the device type; 0: forever.", null=True),
+            field=models.PositiveIntegerField(blank=True, help_text="Days to keep each message's raw callback body (about a tenth of its size). Empty: as the device type; 0: forever.", null=True),
         ),
         migrations.AddField(
             model_name='device',
@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='devicetype',
             name='body_retention_days',
-            field=models.PositiveIntegerField(blank=True, help_text="Days to keep each message's raw callback body (the largest part of a message). Empty: as the site (SIGFOX_BODY_RETENTION_DAYS); 0: forever.", null=True),
+            field=models.PositiveIntegerField(blank=True, help_text="Days to keep each message's raw callback body (about a tenth of its size). Empty: as the site (SIGFOX_BODY_RETENTION_DAYS); 0: forever.", null=True),
         ),
         migrations.AddField(
             model_name='devicetype',

@@ -1,13 +1,12 @@
-"""Keeping the data in shape: pruning old readings, decoding stored payloads again."""
+"""Keeping the data in shape: decoding stored payloads again (pruning is
+storage.retention's)."""
 
 import logging
-import operator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import reduce
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from readings.models import (
@@ -18,103 +17,9 @@ from readings.models import (
 )
 from readings.services.decoding import payload_config_for, payload_decode, quantity_scales, scaled
 from readings.services.devices import series_admit
+from readings.services.rollups import rollups_invalidate
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PruneResult:
-    readings: int
-    messages: int
-
-
-def _prune_condition(
-    *, device_id: int, sensor: str, quantities: list[str], cutoff: datetime | None, keep_last: int | None
-) -> Q | None:
-    """The readings of one device/sensor to delete, as one filter (None: nothing to delete).
-
-    A reading goes when it is older than the cutoff and, with keep_last, is
-    not among the keep_last newest of its series: both options only protect.
-    """
-    per_quantity = []
-    for quantity in quantities:
-        condition = Q(quantity=quantity)
-        if cutoff is not None:
-            condition &= Q(time__lt=cutoff)
-        if keep_last is not None:
-            newest = (
-                Reading.objects.filter(device_id=device_id, sensor=sensor, quantity=quantity)
-                .order_by("-time", "-pk")
-                .values_list("time", "pk")[keep_last - 1 : keep_last]
-            )
-            boundary = newest.first()
-            if boundary is None:
-                continue  # the series holds no more than keep_last readings
-            time, pk = boundary
-            condition &= Q(time__lt=time) | Q(time=time, pk__lt=pk)
-        per_quantity.append(condition)
-    if not per_quantity:
-        return None
-    return Q(device_id=device_id, sensor=sensor) & reduce(operator.or_, per_quantity)
-
-
-def readings_prune(
-    *,
-    older_than: timedelta | None = None,
-    keep_last: int | None = None,
-    device_id: str | None = None,
-    dry_run: bool = False,
-    now: datetime,
-    batch_size: int = 2000,
-    on_batch=None,
-) -> PruneResult:
-    """Delete old readings (and the messages they leave empty), a batch per transaction.
-
-    Each batch is its own short transaction so that callbacks arriving during
-    a large prune wait at most for one batch.
-    """
-    if older_than is None and keep_last is None:
-        raise ValueError("give older_than, keep_last or both")
-    cutoff = now - older_than if older_than is not None else None
-    groups: dict[tuple[int, str], list[str]] = {}
-    keys = Reading.objects.order_by().values_list("device_id", "sensor", "quantity").distinct()
-    if device_id is not None:
-        keys = keys.filter(device__sigfox_id=device_id)
-    for device_pk, sensor, quantity in keys:
-        groups.setdefault((device_pk, sensor), []).append(quantity)
-
-    total_readings = total_messages = 0
-    for (device_pk, sensor), quantities in sorted(groups.items()):
-        condition = _prune_condition(
-            device_id=device_pk, sensor=sensor, quantities=quantities, cutoff=cutoff, keep_last=keep_last
-        )
-        if condition is None:
-            continue
-        doomed = Reading.objects.filter(condition)
-        if dry_run:
-            total_readings += doomed.count()
-            survivors = Reading.objects.filter(message=OuterRef("pk")).exclude(condition)
-            total_messages += (
-                Message.objects.filter(pk__in=doomed.values("message_id"))
-                .exclude(Exists(survivors))
-                .count()
-            )
-            continue
-        while True:
-            with transaction.atomic():
-                batch = list(doomed.order_by().values_list("pk", "message_id")[:batch_size])
-                if not batch:
-                    break
-                Reading.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
-                emptied = Message.objects.filter(
-                    pk__in={message_pk for _, message_pk in batch}
-                ).exclude(Exists(Reading.objects.filter(message=OuterRef("pk"))))
-                messages_deleted = emptied.delete()[1].get(Message._meta.label, 0)
-            total_readings += len(batch)
-            total_messages += messages_deleted
-            if on_batch is not None:
-                on_batch(total_readings)
-    return PruneResult(readings=total_readings, messages=total_messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +45,9 @@ def messages_redecode(
     itself keep their place and get the scale in force now applied to the
     raw value kept with their message. One transaction per batch of
     messages. Run over everything (no `since`), it clears the notices that
-    an upgrade of the payload grammar left on configs.
+    an upgrade of the payload grammar left on configs. The rollups of the
+    hours whose readings are replaced or rescaled are marked to be computed
+    again (readings.services.rollups).
     """
     messages = (
         Message.objects.filter(~Q(data="") | Q(values_raw__isnull=False))
@@ -160,6 +67,7 @@ def messages_redecode(
                 break
             last_pk = batch[-1].pk
             current = _readings_of([message.pk for message in batch])
+            touched = []  # (device pk, sensor, quantity, time) of readings replaced or rescaled
             for message in batch:
                 seen += 1
                 if message.device_id not in scales_of:
@@ -193,6 +101,8 @@ def messages_redecode(
                         device=message.device, keys=[(message.sensor, q) for q in wanted], now=timezone.now()
                     )
                     wanted = {q: v for q, v in wanted.items() if (message.sensor, q) in admitted}
+                    touched.extend((message.device_id, s, q, message.time)
+                                   for (s, q), (_, _, was_decoded) in readings.items() if was_decoded)
                     deleted += Reading.objects.filter(message=message, from_payload=True).delete()[0]
                     Reading.objects.bulk_create(
                         Reading(message=message, device_id=message.device_id, sensor=message.sensor,
@@ -200,11 +110,15 @@ def messages_redecode(
                         for quantity, value in wanted.items()
                     )
                     created += len(wanted)
+                if rescaled:
+                    touched.extend((message.device_id, s, q, message.time)
+                                   for (s, q), (pk, _, _) in readings.items() if pk in rescaled)
                 for pk, value in rescaled.items():
                     Reading.objects.filter(pk=pk).update(value=value)
                 Message.objects.filter(pk=message.pk).update(
                     payload_fields=decoded.stored, field_errors=errors or None
                 )
+            rollups_invalidate(touched)
         if on_batch is not None:
             on_batch(seen)
     if not dry_run and since is None:

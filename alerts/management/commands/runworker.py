@@ -1,7 +1,9 @@
 """manage.py runworker: the background loop of the site.
 
 Each pass learns rhythms and updates device states (alerts.evaluation),
-then sends the notifications that are due (alerts.notify). Nothing lives in
+sends the notifications that are due (alerts.notify), then keeps the
+storage (storage.maintenance): partitions ahead, rollups up to date,
+retention when due. Nothing lives in
 memory between passes: a restart loses nothing, and several workers may run
 at once on PostgreSQL (rows are claimed with SKIP LOCKED). On SQLite one
 worker is enough; its passes commit in short transactions.
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from alerts.evaluation import evaluate
 from alerts.notify import notifications_send
+from storage.maintenance import storage_pass
 
 
 def seconds(text: str) -> float:
@@ -32,7 +35,7 @@ def seconds(text: str) -> float:
 
 class Command(BaseCommand):
     help = ("Run the background loop: learn device rhythms, update device states, send alert "
-            "notifications. --once does one pass (for cron).")
+            "notifications, keep partitions, rollups and retention. --once does one pass (for cron).")
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Do one pass and exit.")
@@ -67,6 +70,7 @@ class Command(BaseCommand):
         now = timezone.now()
         result = evaluate(now=now)
         sent, failed = notifications_send(now=timezone.now())
+        stored = storage_pass(now=timezone.now())
         opened = len(result.rules.opened) if result.rules else 0
         closed = len(result.rules.closed) if result.rules else 0
         if verbose or result.changes or opened or closed or sent or failed:
@@ -78,3 +82,6 @@ class Command(BaseCommand):
                 f"{len(result.changes)} changes{': ' + changes + more if changes else ''}, "
                 f"{opened} rule breaches opened, {closed} closed, "
                 f"{sent} notifications sent, {failed} failed")
+        if (verbose or stored.partitions_created or stored.retention is not None or stored.failures
+                or not stored.rollups_caught_up):
+            self.stdout.write(f"worker {now:%Y-%m-%d %H:%M:%S}: storage: {stored.summary()}")

@@ -1,14 +1,19 @@
-"""manage.py prunereadings."""
+"""manage.py prunereadings (storage.retention with its own rule instead of the policy)."""
 
 from datetime import timedelta
 from io import StringIO
 
+import psycopg
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from readings.models import Message, Reading
 from readings.services.ingest import UplinkCallback, message_ingest
+from storage.partitions import partitions_ensure, partitions_list
+from storage.retention import LOCK_KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +156,72 @@ def test_it_reports_bad_arguments_without_a_traceback():
     assert result.stderr.strip().endswith(
         "error: argument --older-than: expected a whole number, got 'x'")
     assert "Traceback" not in result.stderr
+
+
+# -- PostgreSQL: whole partitions ------------------------------------------------------------
+
+on_postgresql = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+    reason="partitions are PostgreSQL's",
+)
+
+
+def partitioned(now):
+    """Monthly partitions for every row (the test database holds them all in the default one)."""
+    partitions_ensure(now=now, cover=(now - timedelta(days=500), now))
+
+
+@on_postgresql
+def test_it_drops_whole_partitions_and_names_them():
+    now = timezone.now()
+    for days_ago in (400, 200, 1):
+        ingest(days_ago=days_ago, now=now, temp=days_ago)
+    # A message that never had readings goes with its partition.
+    message_ingest(uplink=UplinkCallback(device_id="BF1327", time=now - timedelta(days=400), sensor="1"),
+                   now=now)
+    partitioned(now)
+    old = {p.name for p in partitions_list("readings_reading") if p.end and p.end <= now - timedelta(days=100)
+           and Reading.objects.filter(time__gte=p.start, time__lt=p.end).exists()}
+    assert len(old) == 2
+
+    would = prune("--older-than", "100", "--dry-run")
+    output = prune("--older-than", "100")
+
+    assert list(Reading.objects.values_list("value", flat=True)) == [1.0]
+    assert Message.objects.count() == 1
+    assert output.startswith("Deleted 2 readings and 3 messages (older than 100 days); dropped partitions: ")
+    assert old <= set(output.rstrip(".\n").split(": ")[1].split(", "))
+    assert would.replace("Would delete", "Deleted").replace("would drop", "dropped") == output
+
+
+@on_postgresql
+def test_a_partition_keeps_the_rows_that_the_keep_last_window_reaches():
+    now = timezone.now()
+    for days_ago in (400, 399, 200, 1):
+        ingest(days_ago=days_ago, now=now, temp=days_ago)
+    for days_ago in (400, 1):
+        ingest("BF1327", days_ago=days_ago, now=now, temp=days_ago)
+    partitioned(now)
+
+    output = prune("--older-than", "100", "--keep-last", "2")
+
+    # 1A2B3C's two newest reach back 200 days; BF1327's, 400: both keep their rows there.
+    assert sorted(Reading.objects.filter(device__sigfox_id="1A2B3C").values_list("value", flat=True)) == [1.0, 200.0]
+    assert Reading.objects.filter(device__sigfox_id="BF1327").count() == 2
+    assert output.startswith("Deleted 2 readings and 2 messages")
+
+
+@on_postgresql
+def test_it_says_so_when_another_run_holds_the_lock():
+    ingest(days_ago=40)
+    db = connection.settings_dict
+    other = psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                            dbname=db["NAME"], autocommit=True)
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+        with pytest.raises(CommandError, match="another retention run is in progress; nothing more was done"):
+            prune("--older-than", "30")
+        other.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+    finally:
+        other.close()
+    assert Reading.objects.count() == 1
