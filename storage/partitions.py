@@ -295,7 +295,12 @@ def partition_range_drop(start: datetime | None, end: datetime, *,
                                f'(LIKE "{table}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS)')
                 cursor.execute(f'INSERT INTO "{names[table]}_kept" SELECT * FROM "{names[table]}" '
                                f'WHERE device_id = ANY(%s)', [keep])
-        # Then the brief part under the parents' ACCESS EXCLUSIVE locks.
+        # Then the brief part under the parents' ACCESS EXCLUSIVE locks. DETACH
+        # also locks the tables the partitions' foreign keys lead to, and a
+        # callback locks its device before its message: taken in the other
+        # order, the two would wait for each other. The devices first, then.
+        cursor.execute("LOCK TABLE readings_device, readings_devicetype IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute("LOCK TABLE readings_message, readings_reading IN ACCESS EXCLUSIVE MODE")
         bounds = "FROM (MINVALUE) TO (%s)" if start is None else "FROM (%s) TO (%s)"
         for table in reversed(PARTITIONED_TABLES):  # readings, then their messages
             name = names[table]
