@@ -6,13 +6,13 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from readings.api.base import ReadAPIView
+from readings.api.params import SeriesParams
+from readings.api.views import _params
+from readings.models import Reading
 from readings.selectors.devices import device_get
 from readings.selectors.units import quantity_unit, series_label
 from readings.times import iso_utc
-from readings.api.base import ReadAPIView
-from readings.api.views import _params
-from readings.api.params import SeriesParams
-from readings.models import Reading
 
 
 class NaiveSeriesView(ReadAPIView):
@@ -34,7 +34,8 @@ class NaiveSeriesView(ReadAPIView):
             "unit": quantity_unit(params["quantity"]),
             "label": series_label(device.sigfox_id, params.get("sensor"), params["quantity"]),
             "since": iso_utc(since) if since else None, "until": iso_utc(until),
-            "max_points": len(points), "count": len(points), "method": "raw", "points": points,
+            "max_points": len(points), "count": len(points), "method": "raw", "source": "naive",
+            "points": points,
             "buckets": [],
         })
 
