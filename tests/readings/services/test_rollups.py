@@ -118,7 +118,7 @@ def add(readings) -> None:
 
 
 @pytest.mark.django_db
-@hypothesis_settings(max_examples=hypothesis_settings.default.max_examples // 2, deadline=None,
+@hypothesis_settings(max_examples=hypothesis_settings.default.max_examples // 4, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 @given(steps=steps_st)
 def test_rollups_equal_the_readings_over_any_history(steps):
