@@ -42,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import OperationalError, connections, transaction
 
+from readings import db
+
 PARTITIONED_TABLES = ("readings_message", "readings_reading")
 # Rows that belong to a message, deleted with the messages of a dropped
 # partition (Django's CASCADE runs in Python; a dropped partition runs none).
@@ -82,10 +84,9 @@ class DroppedRange:
 
 def is_partitioned(table: str = PARTITIONED_TABLES[0], using: str = "default") -> bool:
     """True when `table` is a partitioned table (PostgreSQL after migration readings 0014)."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
+    if not db.is_postgresql(using):
         return False
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute("SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass(%s)", [table])
         row = cursor.fetchone()
     return bool(row and row[0])

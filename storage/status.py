@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import OperationalError, connections
 from django.db.models import Q
 
+from readings import db
 from readings.models import Device, DeviceType, Message, Reading, Rollup, RollupResolution
 from readings.selectors.retention import Kept
 from storage.models import RetentionRun
@@ -303,8 +304,9 @@ def storage_status(using: str = "default") -> StorageStatus:
     rollups whole (module docstring)."""
     started = time.perf_counter()
     connection = connections[using]
+    postgresql = db.is_postgresql(using)
     tables = project_tables()
-    if connection.vendor == "postgresql":
+    if postgresql:
         database_bytes, sizes = _postgres_sizes(tables, using)
         per_table, note = True, ""
     else:
@@ -317,7 +319,7 @@ def storage_status(using: str = "default") -> StorageStatus:
         database_bytes=database_bytes,
         per_table=per_table,
         sizes_note=note,
-        rows_count_cap=None if connection.vendor == "postgresql" else SQLITE_COUNT_CAP,
+        rows_count_cap=None if postgresql else SQLITE_COUNT_CAP,
         tables=sorted(sizes, key=lambda t: (-(t.bytes or 0), -(t.rows or 0), t.table)),
         partitions=partitions,
         spans=data_spans(using),
