@@ -268,11 +268,12 @@ def series_downsampled(
     count = max(1, max_points // 4)
     grid = RollupGrid.over(since, until, count)
     watermark = rollups_watermark() if rollups and grid is not None else None
+    rolled = None  # the buckets of `grid` from the rollups, once read
     if watermark is not None:
         # A long range: the rollups answer first, and their count tells whether
         # the readings are few enough to answer as they are (then, below).
-        buckets = _rollup_buckets(device_pk=device.pk, sensors=sensors, quantity=quantity,
-                                  grid=grid, watermark=watermark)
+        buckets = rolled = _rollup_buckets(device_pk=device.pk, sensors=sensors, quantity=quantity,
+                                           grid=grid, watermark=watermark)
         if sum(b.count for b in buckets) > max_points:
             series.method, series.source = "m4", grid.source
             series.since, series.until = grid.since, grid.until
@@ -294,14 +295,17 @@ def series_downsampled(
         series.count = len(series.points)
         return series
     series.method = "m4"
-    grid = RollupGrid.over(since, until, count, hourly=pruned)
+    # `hourly` only gives a grid where none was: one there already stays the same.
+    grid = grid or RollupGrid.over(since, until, count, hourly=pruned)
     if grid is None:  # buckets narrower than an hour: from the readings, over the range as asked
         buckets = db.TimeBuckets(since, until, count)
         series.buckets = _m4_buckets(*_raw_units(rows, buckets), buckets)
     else:
         series.since, series.until = grid.since, grid.until
-        watermark = rollups_watermark() if rollups else None
-        if watermark is None:
+        watermark = None if rolled is not None or not rollups else rollups_watermark()
+        if rolled is not None:  # read above; the readings held fewer (their retention)
+            series.source, series.buckets = grid.source, rolled
+        elif watermark is None:
             rows = _series_rows(device_pk=device.pk, sensors=sensors, quantity=quantity,
                                 since=grid.since, until=grid.until)
             series.buckets = _m4_buckets(*_raw_units(rows, grid.buckets), grid.buckets)
