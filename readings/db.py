@@ -5,14 +5,38 @@ PostgreSQL is the production database; SQLite serves a first try and the
 quick test tier. Every `connection.vendor` test of the project lives here.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections
+from django.db import DatabaseError, connections
 
 
 def is_postgresql(using: str = "default") -> bool:
     return connections[using].vendor == "postgresql"
+
+
+@contextmanager
+def advisory_lock_held(key: int, using: str = "default") -> Iterator[bool]:
+    """Try a session advisory lock on PostgreSQL (several workers may run at
+    once) and yield whether this session holds it; released at the end.
+    SQLite runs one worker: always True there."""
+    if not is_postgresql(using):
+        yield True
+        return
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                with connections[using].cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except DatabaseError:
+                pass  # a lost connection took the lock with it
 
 
 def epoch_s_sql(column: str) -> str:

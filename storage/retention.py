@@ -224,21 +224,10 @@ def _record(run: RetentionRun, result: RetentionResult, started: float, error: s
 def _one_at_a_time():
     """Hold a session advisory lock on PostgreSQL (several workers may run):
     RetentionBusy when another run has it. SQLite runs one worker."""
-    if not db.is_postgresql():
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        if not cursor.fetchone()[0]:
+    with db.advisory_lock_held(LOCK_KEY) as held:
+        if not held:
             raise RetentionBusy("another retention run is in progress")
-    try:
         yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
-        except DatabaseError:
-            pass  # a lost connection took the lock with it
 
 
 # -- one run ---------------------------------------------------------------------------------
