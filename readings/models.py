@@ -187,6 +187,14 @@ class Device(models.Model):
         return f"{self.sigfox_id} ({self.name})" if self.name else self.sigfox_id
 
 
+class MessageRecovery(models.TextChoices):
+    """How a message missed by its callbacks was fetched back (sigfoxapi.backfill)."""
+
+    CALLBACK = "", "callback"
+    API = "api", "Sigfox API messages"
+    REPLAY = "replay", "replayed failed callback"
+
+
 class Message(models.Model):
     """One radio frame, raw body included, stored once however often it arrives.
 
@@ -254,6 +262,13 @@ class Message(models.Model):
         null=True, blank=True, help_text="Fields left out of the readings, and why."
     )
     downlink_data = models.CharField(max_length=16, blank=True, help_text="Downlink answered to this uplink.")
+    # How the frame reached us when it was first stored: a callback, or
+    # fetched back through the Sigfox API after its callbacks failed (sigfoxapi).
+    # A database default, so that the fast path's INSERT needs no change.
+    recovered = models.CharField(
+        max_length=8, blank=True, default="", db_default="", choices=MessageRecovery.choices,
+        help_text="Empty for a callback; how it was fetched back through the Sigfox API otherwise.",
+    )
 
     class Meta:
         ordering = ["-time"]

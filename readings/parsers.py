@@ -106,6 +106,15 @@ def parse_template_text(text: str):
     return parse_form_text(text.strip())
 
 
+def parse_callback_body(text: str, content_type: str) -> dict:
+    """A callback body as the parser of its content type reads it (the view's
+    parsers, for a body that did not come over HTTP: a failed callback's
+    request read back through the Sigfox API). Raises ParseError."""
+    if content_type.split(";")[0].strip().lower() == CallbackJSONParser.media_type:
+        return parse_json_text(text)
+    return parse_template_text(text)
+
+
 class CallbackFormParser(BaseParser):
     media_type = "application/x-www-form-urlencoded"
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from rest_framework import serializers
 
 from readings import sigfox
+from readings.services.ingest import UplinkCallback
 
 HEX_ID = re.compile(r"[0-9A-Fa-f]+")
 NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -476,3 +477,14 @@ class AcknowledgeSerializer(CallbackSerializer):
     infoMessage = LooseCharField(source="info_message", max_length=200)
     downlinkAck = LooseBooleanField(source="downlink_ack")
     downlinkOverusage = LooseBooleanField(source="downlink_overusage")
+
+
+def uplink_callback(data: dict, *, sensor: str, body_raw: str, content_type: str, now):
+    """An uplink's variables (a parsed callback body) as the UplinkCallback that
+    readings.services.ingest.message_ingest stores: the callback view's
+    reading of a body, and the backfill's of a message read back through the
+    Sigfox API. Raises ValidationError when device or time is wrong."""
+    serializer = UplinkSerializer(data=data, context={"now": now})
+    serializer.is_valid(raise_exception=True)
+    return UplinkCallback(**serializer.validated_data, sensor=sensor, body_raw=body_raw,
+                          content_type=content_type)

@@ -39,7 +39,7 @@ from readings.other_callbacks import (
     GeolocSerializer,
     StatusSerializer,
 )
-from readings.serializers import AcknowledgeSerializer, UplinkSerializer
+from readings.serializers import AcknowledgeSerializer, uplink_callback
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +139,8 @@ class UplinkView(CallbackView):
 
     def handle_callback(self, request, data, body_raw: str, sensor: str):
         now = timezone.now()
-        serializer = UplinkSerializer(data=data, context={"now": now})
-        serializer.is_valid(raise_exception=True)
-        uplink = UplinkCallback(
-            **serializer.validated_data,
-            sensor=sensor,
-            body_raw=body_raw,
-            content_type=self.media_type(request),
-        )
+        uplink = uplink_callback(data, sensor=sensor, body_raw=body_raw,
+                                 content_type=self.media_type(request), now=now)
         result = message_ingest(uplink=uplink, now=now)
         # The transaction has committed: a 2xx now means "stored".
         if result.downlink_data:
