@@ -1,4 +1,7 @@
-"""What the chart pages offer and draw, from their query string."""
+"""What the chart pages offer and draw, from their query string; and what
+the device page shows of the callbacks besides its uplinks (section 7 of
+CALLBACKS.md): its last location, its ERROR and EVENT callbacks, its
+downlinks and their acknowledgements."""
 
 import re
 from collections.abc import Sequence
@@ -7,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.timezone import get_default_timezone
 
-from readings.models import Device
+from readings.models import Acknowledge, Device, DeviceEvent, DeviceLocation, Downlink
 from readings.models import Series as SeriesEntry
 from readings.selectors.devices import device_list, device_search, devices_last_seen, normalized
 from readings.selectors.series import SeriesKey
@@ -121,3 +124,68 @@ def chart_choices(
         more_series=max(0, len(drawn) - GRAPH_MAX_SERIES), range=range_name,
         date_from=date_from, date_to=date_to,
     )
+
+
+# -- The device page's callbacks --------------------------------------------------------
+
+# Rows each list of the device page shows, newest first.
+DEVICE_PAGE_ROWS = 10
+
+
+@dataclass(frozen=True)
+class LastLocation:
+    """The device's last known location, and a link to it on openstreetmap.org
+    (a plain link: the page loads no map, tiles or script from another host)."""
+
+    location: DeviceLocation
+    lat_text: str  # degrees, at most 6 decimals (about 0.1 m), a dot whatever the locale
+    lng_text: str
+    osm_url: str
+
+
+def osm_zoom(radius_m: int | None) -> int:
+    """An OpenStreetMap zoom level that shows about the radius (metres) around the point."""
+    if radius_m is None or radius_m <= 200:
+        return 17
+    if radius_m <= 2_000:
+        return 14
+    if radius_m <= 20_000:
+        return 11
+    return 8
+
+
+def device_last_location(device: Device) -> LastLocation | None:
+    """Where the device was for its latest message located (DeviceLocation), or None."""
+    location = DeviceLocation.objects.filter(device=device).order_by("-time").first()
+    if location is None:
+        return None
+    # Written with a dot whatever the site's locale: the link is a URL.
+    lat, lng, zoom = f"{location.lat:.6f}", f"{location.lng:.6f}", osm_zoom(location.radius_m)
+    return LastLocation(
+        location=location, lat_text=_degrees(location.lat), lng_text=_degrees(location.lng),
+        osm_url=f"https://www.openstreetmap.org/?mlat={lat}&mlon={lng}#map={zoom}/{lat}/{lng}",
+    )
+
+
+def _degrees(value: float) -> str:
+    text = f"{value:.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def device_recent_events(device: Device) -> list[DeviceEvent]:
+    """The device's latest ERROR and EVENT callbacks, newest first."""
+    events = DeviceEvent.objects.filter(device=device).order_by("-time", "-id")
+    return list(events[:DEVICE_PAGE_ROWS])
+
+
+def device_recent_downlinks(device: Device) -> list[Downlink]:
+    """The downlinks last answered to the device, newest first, with what their
+    ACKNOWLEDGE callback said (info_code, delivered; null while none came)."""
+    downlinks = Downlink.objects.filter(device=device).order_by("-answered_at", "-id")
+    return list(downlinks[:DEVICE_PAGE_ROWS])
+
+
+def device_recent_acknowledges(device: Device) -> list[Acknowledge]:
+    """The device's latest ACKNOWLEDGE callbacks, newest first, with the downlink each settled."""
+    return list(Acknowledge.objects.filter(device=device).select_related("downlink")
+                .order_by("-time", "-id")[:DEVICE_PAGE_ROWS])

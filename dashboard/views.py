@@ -18,9 +18,18 @@ from django.utils import timezone
 
 from alerts.rule_evaluation import device_value_rules
 from dashboard.overview import ATTENTION, device_health, fleet_page
-from dashboard.selectors import GRAPH_MAX_SERIES, RANGES, ChartChoices, chart_choices
+from dashboard.selectors import (
+    GRAPH_MAX_SERIES,
+    RANGES,
+    ChartChoices,
+    chart_choices,
+    device_last_location,
+    device_recent_acknowledges,
+    device_recent_downlinks,
+    device_recent_events,
+)
 from readings.api.base import CheckedCursorPagination
-from readings.models import Rejection
+from readings.models import InfoCode, Rejection
 from readings.selectors.devices import device_get, device_latest_readings
 from readings.selectors.series import (
     SERIES_DEFAULT_POINTS,
@@ -177,6 +186,28 @@ def device_page(request, sigfox_id: str):
     ]
     context["health"] = device_health(device)
     context["value_rules"] = device_value_rules(device)
+    # What the other callback kinds said (CALLBACKS.md section 7): STATUS
+    # readings are among `latest` (sensor "status"); GEOLOC and DATA ADVANCED
+    # locations, ERROR and EVENT callbacks, downlinks and their ACKNOWLEDGE.
+    context["last_location"] = device_last_location(device)
+    context["track_url"] = _track_url(device)
+    context["events"] = device_recent_events(device)
+    context["downlinks"] = [
+        (downlink, _info_name(downlink.info_code)) for downlink in device_recent_downlinks(device)
+    ]
+    context["acknowledges"] = device_recent_acknowledges(device)
     return render(request, "dashboard/device.html", context)
+
+
+def _info_name(code: int | None) -> str:
+    """The name of an ACKNOWLEDGE {infoCode} (ACKED, NO_ANSWER, ...), "" when none came."""
+    if code is None:
+        return ""
+    return InfoCode(code).label if code in InfoCode.values else f"code {code}"
+
+
+def _track_url(device) -> str:
+    """/api/devices/<id>/locations/: the device's track."""
+    return reverse("api-device-locations", args=[device.sigfox_id])
 
 

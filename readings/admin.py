@@ -595,15 +595,17 @@ class DeviceEventAdmin(BigTableAdmin):
 
 @admin.register(DeviceLocation)
 class DeviceLocationAdmin(BigTableAdmin):
-    """GEOLOC callbacks: one location a message, as many rows as messages."""
+    """Where devices were: one location a message (payload fix, DATA ADVANCED
+    computedLocation or GEOLOC callback), as many rows as messages."""
 
-    list_display = ["time", "device", "lat", "lng", "radius_m", "source", "seq_number"]
-    list_filter = ["time"]
+    list_display = ["time", "device", "lat", "lng", "radius_m", "source", "sigfox_source",
+                    "seq_number"]
+    list_filter = ["source", "time"]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
-    fields = ["device", "time", "lat", "lng", "radius_m", "source", "seq_number", "field_errors",
-              "content_type", "body_raw", "received_at"]
+    fields = ["device", "time", "lat", "lng", "radius_m", "source", "sigfox_source", "seq_number",
+              "field_errors", "content_type", "body_raw", "received_at"]
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -650,9 +650,30 @@ class DeviceEvent(models.Model):
 
 
 class DeviceLocation(models.Model):
-    """Where the Sigfox network placed a device when it sent one message (the
-    deprecated GEOLOC callback): one per message, the message being its
-    device and time."""
+    """Where a device was when it sent one message: one row per message (its
+    device and time), from the most precise source that placed it.
+
+    Sources (`source`), most precise first:
+
+    - `payload`: the device's own fix, a pair of numbers named like
+      coordinates (`lat`/`lng`, `latitude`/`longitude`, `lon`, any case) in
+      its decoded payload or among the values of its callback, after their
+      quantity scale; no radius. The callback variables `{lat}` and `{lng}`
+      are the base station's position (CALLBACKS.md section 2), never this.
+    - `network`: Sigfox's estimate from DATA ADVANCED `{computedLocation}`
+      (also the Sigfox API's `computedLocation`, fetched back by sigfoxapi),
+      with its radius.
+    - `geoloc`: Sigfox's estimate from a GEOLOC callback (deprecated), with
+      its radius.
+
+    A more precise source replaces a less precise one for the same message;
+    between equals the first stored is kept (readings.services.events.location_keep).
+    """
+
+    class Source(models.TextChoices):
+        PAYLOAD = "payload", "the device's own fix (payload or callback values)"
+        NETWORK = "network", "Sigfox's estimate (DATA ADVANCED computedLocation)"
+        GEOLOC = "geoloc", "Sigfox's estimate (GEOLOC callback)"
 
     device = models.ForeignKey(
         Device, on_delete=models.CASCADE, related_name="locations", db_index=False
@@ -660,10 +681,19 @@ class DeviceLocation(models.Model):
     time = models.DateTimeField(help_text="Time of the message located.")
     lat = models.FloatField(help_text="Degrees.")
     lng = models.FloatField(help_text="Degrees.")
-    radius_m = models.PositiveIntegerField(null=True, blank=True, help_text="Metres.")
-    source = models.CharField(max_length=32, blank=True, help_text="{geolocSource}.")
+    radius_m = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Metres: the network's uncertainty (none for a payload fix)."
+    )
+    source = models.CharField(max_length=32, blank=True, choices=Source.choices,
+                              help_text="Which source placed the message.")
+    sigfox_source = models.CharField(
+        max_length=32, blank=True,
+        help_text="Sigfox's code of its estimate: {geolocSource}, or computedLocation's source.",
+    )
     seq_number = models.PositiveIntegerField(null=True, blank=True)
     field_errors = models.JSONField(null=True, blank=True, help_text="Fields left out, and why.")
+    # The GEOLOC callback as received; empty for a location taken from a
+    # message (the message keeps its body).
     body_raw = models.TextField(blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     received_at = models.DateTimeField()

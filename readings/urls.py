@@ -19,6 +19,8 @@ urlpatterns = [
          name="api-device-link"),
     path("api/devices/<sigfox_id:sigfox_id>/events/", api.DeviceEventListView.as_view(),
          name="api-device-events"),
+    path("api/devices/<sigfox_id:sigfox_id>/locations/", api.DeviceLocationListView.as_view(),
+         name="api-device-locations"),
     path("api/messages/", api.MessageListView.as_view(), name="api-messages"),
     path("api/readings/", api.ReadingListView.as_view(), name="api-readings"),
     path("api/readings.csv", api.ReadingsCsvView.as_view(), name="api-readings-csv"),

@@ -9,7 +9,15 @@ from rest_framework import serializers
 
 from readings import sigfox
 from readings.api.params import DEVICE_TYPE
-from readings.models import Device, DeviceEvent, DeviceType, Message, QuantitySetting, Reading
+from readings.models import (
+    Device,
+    DeviceEvent,
+    DeviceLocation,
+    DeviceType,
+    Message,
+    QuantitySetting,
+    Reading,
+)
 from readings.selectors.devices import device_latest_readings
 from readings.selectors.units import quantity_displays
 from readings.serializers import EXACT_FLOAT_LIMIT
@@ -162,6 +170,30 @@ class DeviceEventSerializer(serializers.ModelSerializer):
         model = DeviceEvent
         fields = ["id", "time", "device", "kind", "event_type", "severity", "info", "variables",
                   "received_at"]
+
+
+class DeviceLocationSerializer(serializers.ModelSerializer):
+    """Where the device was when it sent one message: a point of its track."""
+
+    time = utc_time(help_text="Time of the message located.")
+    lat = serializers.FloatField(help_text="Latitude, degrees (WGS 84).")
+    lng = serializers.FloatField(help_text="Longitude, degrees (WGS 84).")
+    radius_m = serializers.IntegerField(
+        allow_null=True, help_text="The network's uncertainty in metres; null for a payload fix.")
+    source = serializers.ChoiceField(
+        choices=DeviceLocation.Source.choices,
+        help_text="payload: the device's own fix (values named lat/lng, latitude/longitude, "
+                  "lon); network: Sigfox's estimate (DATA ADVANCED computedLocation); geoloc: "
+                  "Sigfox's estimate (GEOLOC callback). The most precise one of the message.",
+    )
+    sigfox_source = serializers.CharField(
+        help_text="Sigfox's code of its estimate (computedLocation source, geolocSource); "
+                  "empty for a payload fix.")
+    seq_number = serializers.IntegerField(allow_null=True, help_text="seqNumber of the message.")
+
+    class Meta:
+        model = DeviceLocation
+        fields = ["time", "lat", "lng", "radius_m", "source", "sigfox_source", "seq_number"]
 
 
 class BucketSerializer(serializers.Serializer):

@@ -39,6 +39,7 @@ from readings.api.params import (
     MessageFilterParams,
     QuantitySettingFilterParams,
     RadioStatsParams,
+    RangeParams,
     ReadingFilterParams,
     SeriesParams,
     list_pattern,
@@ -46,6 +47,7 @@ from readings.api.params import (
 from readings.api.serializers import (
     DeviceDetailSerializer,
     DeviceEventSerializer,
+    DeviceLocationSerializer,
     DeviceSerializer,
     MessageSerializer,
     QuantitySettingSerializer,
@@ -53,7 +55,7 @@ from readings.api.serializers import (
     ReadingSerializer,
     SeriesSerializer,
 )
-from readings.models import DeviceEvent, QuantitySetting
+from readings.models import DeviceEvent, DeviceLocation, QuantitySetting
 from readings.selectors import devices, lists
 from readings.selectors.radio import radio_stats
 from readings.selectors.series import (
@@ -177,6 +179,38 @@ class DeviceEventListView(ReadAPIView, generics.ListAPIView):
             raise NotFound("No such device.")
         # The (device, time) index answers it, a page at a time.
         return DeviceEvent.objects.filter(device=device).select_related("device")
+
+
+@extend_schema(
+    tags=["devices"], summary="A device's track: where it was for each message, newest first",
+    description=(
+        "One point per message located over [since, until): the device's own fix from its "
+        "payload (`source` payload, no radius) when it sent one, else Sigfox's estimate "
+        "(`network`: DATA ADVANCED computedLocation; `geoloc`: GEOLOC callback) with its "
+        "radius in metres."
+    ),
+    parameters=[DEVICE_PATH, SINCE, UNTIL],
+    responses=read_responses(DeviceLocationSerializer(many=True),
+                             not_found=OpenApiResponse(DETAIL, description=(
+                                 "No device has this Sigfox id, or the cursor is not one this "
+                                 "API made."))),
+)
+class DeviceLocationListView(ReadAPIView, generics.ListAPIView):
+    serializer_class = DeviceLocationSerializer
+    pagination_class = TimeCursorPagination
+
+    def get_queryset(self):
+        params = _params(RangeParams, self.request).validated_data
+        device = devices.device_get(sigfox_id=self.kwargs["sigfox_id"])
+        if device is None:
+            raise NotFound("No such device.")
+        # The (device, time) unique index answers it, a page at a time.
+        locations = DeviceLocation.objects.filter(device=device)
+        if params.get("since") is not None:
+            locations = locations.filter(time__gte=params["since"])
+        if params.get("until") is not None:
+            locations = locations.filter(time__lt=params["until"])
+        return locations
 
 
 @extend_schema(tags=["readings"], summary="Readings, newest first",

@@ -22,8 +22,8 @@ database; here it is one:
   (psycopg's pipeline mode).
 
 Anything else (raw data to decode, a device type, a base station, a BIDIR
-request, a copy of a stored frame to merge, a database other than
-PostgreSQL, a caller already inside a transaction) goes through the ORM
+request, a location to keep, a copy of a stored frame to merge, a database
+other than PostgreSQL, a caller already inside a transaction) goes through the ORM
 path in services.ingest, which stays the reference for behaviour. Every change to
 ingest lands in both: tests/readings/services/test_fastpath.py applies generated sequences of
 callbacks through each path and compares every row they write.
@@ -36,6 +36,7 @@ from django.db import connection
 
 from readings import db
 from readings.models import DownlinkMode
+from readings.services.events import is_coordinate_name
 from readings.sigfox import SEQ_MODULO
 
 DEVICE_SQL = """
@@ -162,6 +163,10 @@ def applies(uplink) -> bool:
         and not uplink.device_type_id
         and not uplink.station
         and not uplink.ack
+        # A location to keep (DATA ADVANCED computedLocation, values named
+        # like coordinates): services.ingest._locations_keep, not mirrored here.
+        and uplink.computed_location is None
+        and not any(is_coordinate_name(name) for name in uplink.values)
         # Scaled in SQL, a huge value would overflow float8 with an error; the
         # ORM path leaves such a reading out instead (services.ingest._readings_add).
         and all(abs(value) < MAX_FAST_VALUE for value in uplink.values.values())

@@ -29,6 +29,13 @@ from readings.services.decoding import (
     scaled,
 )
 from readings.services.devices import device_upsert, series_admit
+from readings.services.events import (
+    LocationSource,
+    computed_location_fix,
+    coordinates_in,
+    is_coordinate_name,
+    location_keep,
+)
 from readings.services.sequences import sequence_gaps_refresh
 
 log = logging.getLogger(__name__)
@@ -101,7 +108,8 @@ def message_ingest(*, uplink: UplinkCallback, now: datetime) -> IngestResult:
     readings it does not have yet; a value that disagrees with a stored one
     keeps the first and is recorded as a MessageConflict. On PostgreSQL a
     plain new uplink is stored by readings.services.fastpath, proven to write the same
-    rows (tests/readings/services/test_fastpath.py).
+    rows (tests/readings/services/test_fastpath.py). Each copy may place the
+    device for the message (DeviceLocation, see _locations_keep).
     """
     if fastpath.applies(uplink):
         if fastpath.ingest(uplink, now=now, min_spacing_s=settings.SIGFOX_MIN_FRAME_SPACING_S):
@@ -154,6 +162,7 @@ def _message_ingest_orm(*, uplink: UplinkCallback, now: datetime) -> IngestResul
         message.values_raw = {uplink.sensor: kept} if kept else None
         Message.objects.filter(pk=message.pk).update(values_raw=message.values_raw)
     _reception_add(message, uplink, now)
+    _locations_keep(message, uplink=uplink, decoded=decoded.numbers, device=device, now=now)
     if uplink.seq_number is not None:
         sequence_gaps_refresh(message=message)
     if downlink_data:
@@ -307,9 +316,37 @@ def _message_merge(message: Message, *, uplink: UplinkCallback, device: Device, 
         values_raw = {**raw_current, uplink.sensor: {**raw_current.get(uplink.sensor, {}), **raw_added}}
         Message.objects.filter(pk=message.pk).update(values_raw=values_raw)
     _reception_add(message, uplink, now)
+    _locations_keep(message, uplink=uplink, decoded=decoded.numbers, device=device, now=now)
     if "seq_number" in changes:
         sequence_gaps_refresh(message=message)
     return IngestResult(created=False, downlink_data=downlink_data if uplink.ack else "")
+
+
+def _locations_keep(message: Message, *, uplink: UplinkCallback, decoded: dict[str, float],
+                    device: Device, now: datetime) -> None:
+    """Keep where the device was for this message, from what this copy says
+    (readings.services.events.location_keep decides between sources):
+
+    - DATA ADVANCED `{computedLocation}` (or the Sigfox API's, which
+      sigfoxapi hands in the same variable): the network's estimate, with
+      its radius, when its status says located;
+    - a pair of values named like coordinates among the numbers decoded
+      from the payload now and those the callback sent (which win, as for
+      readings), each after its quantity scale: the device's own fix.
+    """
+    fix = computed_location_fix(uplink.computed_location)
+    if fix is not None:
+        location_keep(device=device, time=message.time, lat=fix.lat, lng=fix.lng,
+                      radius_m=fix.radius_m, source=LocationSource.NETWORK,
+                      sigfox_source=fix.sigfox_source, seq_number=message.seq_number, now=now)
+    numbers = {**decoded, **uplink.values}
+    if any(is_coordinate_name(name) for name in numbers):
+        scales = quantity_scales(device)
+        pair = coordinates_in({name: scaled(value, scales.get(name))
+                               for name, value in numbers.items() if is_coordinate_name(name)})
+        if pair is not None:
+            location_keep(device=device, time=message.time, lat=pair[0], lng=pair[1],
+                          source=LocationSource.PAYLOAD, seq_number=message.seq_number, now=now)
 
 
 def _reception_add(message: Message, uplink: UplinkCallback, now: datetime) -> None:

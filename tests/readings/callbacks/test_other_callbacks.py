@@ -384,7 +384,7 @@ def test_geoloc_is_a_location_of_the_message(send_callback, callback_encoding):
     location = DeviceLocation.objects.get()
     assert (location.device.sigfox_id, location.time) == ("1A2B3C", at(T0))
     assert (location.lat, location.lng, location.radius_m) == (43.6, 1.44, 2000)
-    assert (location.source, location.seq_number) == ("2", 42)
+    assert (location.source, location.sigfox_source, location.seq_number) == ("geoloc", "2", 42)
 
 
 def test_geoloc_keeps_one_location_per_message(send_callback):
