@@ -60,15 +60,17 @@ def copy_sqlite(source: Path, target: Path) -> None:
 
 @contextmanager
 def gunicorn(env: dict[str, str], log_path: Path, *, workers: int = 2, access_log: bool = False,
-             root: Path = ROOT):
-    """Run gunicorn on a free port until the block ends; yields its base URL.
+             root: Path = ROOT, port: int | None = None):
+    """Run gunicorn on `port` (default: a free one) until the block ends; yields its base URL.
 
     `root`: the checkout to serve (another version's, for upgrade tests).
+    `port`: to serve again where a server the test stopped was (the callbacks'
+    URL stays the same).
 
     With `access_log`, gunicorn writes its access log to the log file, as
     `make run` does to its output.
     """
-    port = free_port()
+    port = free_port() if port is None else port
     executable = Path(sys.executable).with_name("gunicorn")
     command = [str(executable), "sigfoxsite.wsgi", "--config", str(root / "gunicorn.conf.py"),
                "--bind", f"127.0.0.1:{port}", "--workers", str(workers)]

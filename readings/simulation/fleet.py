@@ -35,7 +35,10 @@ RAW_PAYLOAD_CONFIG = "temp::float:32:little-endian battery_mv::uint:16:little-en
 # from real devices ("5F" for "simulated fleet").
 DEFAULT_DEVICE_BASE = 0x5F0000
 DEVICE_ID_MAX = 16**DEVICE_ID_MAX_CHARS - 1
-KINDS = ("first", "retry", "duplicate")
+# The fleet's device type in `simulate --sigfox-api`: 24 hex characters, "5f" again.
+DEFAULT_DEVICE_TYPE_ID = "5f" + "0" * 21 + "1"
+# "redelivery": the backend's own retry of a callback that failed (simulate --sigfox-api).
+KINDS = ("first", "retry", "duplicate", "redelivery")
 
 
 @dataclass(slots=True)
@@ -70,9 +73,16 @@ class Frame:
         """The 6 bytes RAW_PAYLOAD_CONFIG decodes, as lower-case hex like the backend's {data}."""
         return struct.pack("<fH", self.temp_c, self.battery_mv).hex()
 
-    def variables(self, *, raw: bool, metadata: bool, duplicate: bool = False) -> dict:
-        """The callback's variables, in the order a user's template would list them."""
+    def variables(self, *, raw: bool, metadata: bool, duplicate: bool = False,
+                  device_type_id: str | None = None) -> dict:
+        """The callback's variables, in the order a user's template would list them.
+
+        `device_type_id` (24 hex characters) adds {deviceTypeId}, as the
+        backend of `simulate --sigfox-api` sends it.
+        """
         variables: dict = {"device": self.device, "time": str(self.time_s)}
+        if device_type_id is not None:
+            variables["deviceTypeId"] = device_type_id
         if raw:
             variables["data"] = self.payload_hex()
             variables["seqNumber"] = self.seq_number
@@ -200,6 +210,11 @@ class Callback:
     target: str  # path and query string, as on the request line
     headers: dict[str, str]  # those of the encoding; the sender adds its own
     body: bytes | None
+    # The frame it reports (a duplicate's: the other station's copy), for the
+    # simulated cloud's records; None for a bare request.
+    frame: Frame | None = dataclasses.field(default=None, compare=False, repr=False)
+    # What was substituted, for the cloud's records.
+    variables: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def as_text(value) -> str:
@@ -209,35 +224,37 @@ def as_text(value) -> str:
     return str(value)
 
 
-def build_callback(*, kind: str, encoding: str, path: str, variables: dict) -> Callback:
+def build_callback(*, kind: str, encoding: str, path: str, variables: dict,
+                   frame: Frame | None = None) -> Callback:
     """The request that carries `variables` to `path` in one of ENCODINGS."""
     if encoding == "get":
         query = urlencode({name: as_text(value) for name, value in variables.items()})
-        return Callback(kind, "GET", f"{path}?{query}", {}, None)
+        return Callback(kind, "GET", f"{path}?{query}", {}, None, frame, variables)
     if encoding == "form":
         body = urlencode({name: as_text(value) for name, value in variables.items()})
         return Callback(kind, "POST", path, {"Content-Type": "application/x-www-form-urlencoded"},
-                        body.encode())
+                        body.encode(), frame, variables)
     if encoding not in ("json", "text"):
         raise ValueError(f"unknown encoding {encoding!r}")
     body = json.dumps(variables, separators=(",", ":")).encode()
     content_type = "application/json" if encoding == "json" else "text/plain"
-    return Callback(kind, "POST", path, {"Content-Type": content_type}, body)
+    return Callback(kind, "POST", path, {"Content-Type": content_type}, body, frame, variables)
 
 
 def callbacks_for(frame: Frame, *, encoding: str, path: str, raw: bool, metadata: bool,
                   retry_probability: float, duplicate_probability: float,
-                  rng: random.Random) -> list[Callback]:
+                  rng: random.Random, device_type_id: str | None = None) -> list[Callback]:
     """The requests one frame causes, to be sent in this order by one worker.
 
     `encoding` is one of ENCODINGS, or "mixed" for a random one per frame.
     The choices are drawn from `rng`, apart from the fleet's generator, so
-    that they leave the readings alone.
+    that they leave the readings alone. `device_type_id`: see Frame.variables.
     """
     if encoding == "mixed":
         encoding = rng.choice(ENCODINGS)
-    variables = frame.variables(raw=raw, metadata=metadata)
-    first = build_callback(kind="first", encoding=encoding, path=path, variables=variables)
+    variables = frame.variables(raw=raw, metadata=metadata, device_type_id=device_type_id)
+    first = build_callback(kind="first", encoding=encoding, path=path, variables=variables,
+                           frame=frame)
     group = [first]
     if rng.random() < retry_probability:
         # A retry is the very same request again.
@@ -246,6 +263,8 @@ def callbacks_for(frame: Frame, *, encoding: str, path: str, raw: bool, metadata
         copy = duplicate_copy(frame, rng)
         group.append(build_callback(
             kind="duplicate", encoding=encoding, path=path,
-            variables=copy.variables(raw=raw, metadata=True, duplicate=True),
+            variables=copy.variables(raw=raw, metadata=True, duplicate=True,
+                                     device_type_id=device_type_id),
+            frame=copy,
         ))
     return group
