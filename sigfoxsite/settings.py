@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "readings",
     "alerts",
     "storage",
+    # The Sigfox REST API: backfill of missed messages, callback setup.
+    "sigfoxapi",
 ]
 
 MIDDLEWARE = [
@@ -311,3 +313,19 @@ SIGFOX_RAW_RETENTION_DAYS = env.int("SIGFOX_RAW_RETENTION_DAYS", default=0) or N
 SIGFOX_ROLLUP_RETENTION_DAYS = env.int("SIGFOX_ROLLUP_RETENTION_DAYS", default=0) or None
 SIGFOX_BODY_RETENTION_DAYS = env.int("SIGFOX_BODY_RETENTION_DAYS", default=0) or None
 SIGFOX_RETENTION_INTERVAL_S = env.float("SIGFOX_RETENTION_INTERVAL_S", default=3600.0)
+
+# The Sigfox REST API (sigfoxapi/): an API user of the Sigfox portal (group ->
+# API access), HTTP Basic. Without a login, nothing calls the API. The
+# password is a secret: it is never logged.
+SIGFOX_API_URL = env.str("SIGFOX_API_URL", default="https://api.sigfox.com/v2")
+SIGFOX_API_LOGIN = env.str("SIGFOX_API_LOGIN", default="")
+SIGFOX_API_PASSWORD = env.str("SIGFOX_API_PASSWORD", default="")
+# Seconds to wait for one answer of the API.
+SIGFOX_API_TIMEOUT_S = env.float("SIGFOX_API_TIMEOUT_S", default=30.0)
+# Backfill run by the worker: at most this many API requests per hour; how far
+# back it looks for spans that may have lost messages (days); a silence in a
+# device type's messages longer than this many seconds (and than 3 times its
+# usual spacing) is such a span. 0 requests per hour turns it off.
+SIGFOX_BACKFILL_CALLS_PER_HOUR = env.int("SIGFOX_BACKFILL_CALLS_PER_HOUR", default=60)
+SIGFOX_BACKFILL_LOOKBACK_DAYS = env.float("SIGFOX_BACKFILL_LOOKBACK_DAYS", default=3.0)
+SIGFOX_BACKFILL_GAP_S = env.float("SIGFOX_BACKFILL_GAP_S", default=420.0)
