@@ -420,7 +420,8 @@ class MessageAdmin(BigTableAdmin):
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"
     fieldsets = [
-        (None, {"fields": ["device", "device_type", "time", "seq_number", "sensor", "received_at"]}),
+        (None, {"fields": ["device", "device_type", "time", "seq_number", "sensor", "received_at",
+                           "recovered"]}),
         ("Payload", {"fields": ["data", "payload_fields", "downlink_data", "ack", "long_polling"]}),
         ("Values as sent", {"fields": [
             "values_raw", "exact_values", "text_values", "field_errors",

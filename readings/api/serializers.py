@@ -137,7 +137,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "id", "time", "device", "sensor", "seq_number", "data", "decoded", "station",
             "rssi", "snr", "avg_snr", "lat", "lng", "lqi", "link_quality", "operator_name",
             "country_code", "ack", "downlink_data", "received_at", "text_values",
-            "field_errors", "exact_values",
+            "field_errors", "exact_values", "recovered",
         ]
 
     def get_exact_values(self, message) -> dict[str, str]:

@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from alerts.evaluation import evaluate
 from alerts.notify import notifications_send
+from readings.times import iso_utc
+from sigfoxapi.watch import backfill_pass
 from storage.maintenance import storage_pass
 
 
@@ -71,6 +73,7 @@ class Command(BaseCommand):
         result = evaluate(now=now)
         sent, failed = notifications_send(now=timezone.now())
         stored = storage_pass(now=timezone.now())
+        runs = backfill_pass(now=timezone.now())
         opened = len(result.rules.opened) if result.rules else 0
         closed = len(result.rules.closed) if result.rules else 0
         if verbose or result.changes or opened or closed or sent or failed:
@@ -85,3 +88,10 @@ class Command(BaseCommand):
         if (verbose or stored.partitions_created or stored.retention is not None or stored.failures
                 or not stored.rollups_caught_up):
             self.stdout.write(f"worker {now:%Y-%m-%d %H:%M:%S}: storage: {stored.summary()}")
+        for run in runs:
+            self.stdout.write(
+                f"worker {now:%Y-%m-%d %H:%M:%S}: backfill {run.sigfox_id} "
+                f"{iso_utc(run.since)}..{iso_utc(run.until)} ({run.get_reason_display()}): "
+                f"fetched {run.fetched}, stored {run.stored}, already {run.already}, "
+                f"failed {run.failed}, {run.api_calls} API requests"
+                + ("" if run.complete else f"; stopped: {run.error.splitlines()[0]}"))

@@ -1,12 +1,18 @@
 """manage.py simulate, run against the project served by gunicorn (and a recorder)."""
 
+import base64
 import json
 import os
+import re
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from contextlib import closing
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
@@ -16,7 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from django.core.management import CommandError, call_command
 
-from readings.simulation.fleet import Fleet
+from readings.simulation.fleet import RAW_PAYLOAD_CONFIG, Fleet
+from tests.serving import free_port, gunicorn, migrate, served_env
 
 T0 = 1_700_000_000  # 2023-11-14 22:13:20Z
 
@@ -151,6 +158,20 @@ def test_it_sends_live_messages_when_they_fall_due(server):
     assert abs(newest - time.time()) < 5
 
 
+def test_it_plays_the_sigfox_cloud_for_a_server_that_answers(server):
+    out, _ = simulate(server.url, *base_args(0xA90000, count=12), "--sigfox-api", "0",
+                      "--exit-when-done", "--device-type", "5f00000000000000000000a9")
+    assert re.search(r"^Sigfox API stand-in: http://127\.0\.0\.1:\d+/v2 \(login simulate, "
+                     r"password simulate\)", out, re.MULTILINE)
+    assert "  first sends        12: 204 x 12\n" in out and "\n  given up" not in out
+    assert "0 failed, 0 given up to callbacks-not-delivered" in out.splitlines()[-1]
+    assert stored_count(server, "readings_message", 0xA90000, 3) == 12
+    types = rows(server, "SELECT DISTINCT t.sigfox_id FROM readings_device d JOIN "
+                         "readings_devicetype t ON t.id = d.device_type_id "
+                         "WHERE d.sigfox_id LIKE 'A9000%'")
+    assert [(type_id.lower(),) for (type_id,) in types] == [("5f00000000000000000000a9",)]
+
+
 def test_it_reports_answers_that_are_not_2xx(server):
     out = StringIO()
     with pytest.raises(CommandError, match=r"^5 of 5 callbacks were not answered 2xx\.$"):
@@ -204,6 +225,12 @@ def test_it_explains_a_refused_connection():
         (["--concurrency", "0"], "argument --concurrency: must be between 1"),
         (["--timeout", "0"], "argument --timeout: must be between 0.01"),
         (["--seed", "abc"], "argument --seed: expects a whole number"),
+        (["--speed", "0.5"], "argument --speed: must be between 1"),
+        (["--speed", "60"], "--speed 60 needs --duration or --count"),
+        (["--sigfox-api", "65536"], "argument --sigfox-api: must be between 0 and 65535"),
+        (["--device-type", "5f"], "argument --device-type: must be 24 hexadecimal characters"),
+        (["--exit-when-done"], "--exit-when-done goes with --sigfox-api"),
+        (["--api-login", "me"], "--api-login goes with --sigfox-api"),
     ],
 )
 def test_it_rejects_bad_arguments(args, message):
@@ -341,7 +368,126 @@ def test_it_draws_a_progress_bar_when_asked(recorder):
     assert "\r[" in err and "100%" in err
 
 
+def test_it_never_dates_a_frame_in_the_future_at_a_higher_speed(recorder):
+    started = time.time()
+    out, _ = simulate(recorder.url, "--device-base", "B80000", "--devices", "2", "--interval",
+                      "60", "--speed", "600", "--duration", "0.5")
+    times = [int(sent["time"]) for sent in recorder.variables()]
+    # 0.5 real s at 600: 300 simulated s, two devices every 60 s, ending now.
+    assert 9 <= len(times) <= 11
+    assert max(times) <= time.time() and min(times) >= started - 300 - 1
+    assert "Simulated time runs 600 times as fast as real time" in out
+
+
+def test_it_sends_the_device_type_id_when_asked(recorder):
+    simulate(recorder.url, *base_args(0xB90000, devices=1, count=1), "--device-type",
+             "5F00000000000000000000CC")
+    assert recorder.variables()[0]["deviceTypeId"] == "5f00000000000000000000cc"
+
+
 def test_it_prints_each_callback_at_verbosity_2(recorder):
     out, _ = simulate(recorder.url, *base_args(0xB70000, devices=1, count=2), "-v", "2")
     lines = [line for line in out.splitlines() if line.startswith("POST /data/1 ")]
     assert len(lines) == 2 and all(" -> 204 " in line and line.endswith("(first)") for line in lines)
+
+
+# --- The story of the API mode: a server down for a while -----------------------------
+
+
+def api_get(url: str, login="simulate", password="simulate") -> dict:
+    request = urllib.request.Request(url)
+    token = base64.b64encode(f"{login}:{password}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def api_items(url: str) -> list[dict]:
+    """Every item of a list endpoint, following paging.next to the end."""
+    page = api_get(url)
+    items = list(page["data"])
+    while "next" in page["paging"]:
+        page = api_get(page["paging"]["next"])
+        items += page["data"]
+    return items
+
+
+@pytest.mark.http
+def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfills(tmp_path):
+    """The issue's story: simulate sends callbacks; the server is stopped for
+    about 15 simulated minutes while the simulated backend retries and gives
+    up; the server comes back; one worker pass backfills through the API
+    stand-in; every frame the fleet sent is stored exactly once."""
+    # 6 real s at 300: 30 simulated minutes; the server is down for about 15 of them.
+    env = served_env(f"sqlite:///{tmp_path / 'story.sqlite3'}",
+                     SIGFOX_PAYLOAD_CONFIG=RAW_PAYLOAD_CONFIG)
+    migrate(env)
+    port = free_port()
+    type_id = "5f00000000000000000000c2"
+    query = ("SELECT d.sigfox_id, m.time, m.recovered, "
+             "(SELECT COUNT(*) FROM readings_reading r WHERE r.message_id = m.id) "
+             "FROM readings_message m JOIN readings_device d "
+             "ON d.id = m.device_id WHERE d.sigfox_id LIKE 'C2000%'")
+    with gunicorn(env, tmp_path / "before.log", workers=1, port=port) as url:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "simulate", "--url", url, "--sigfox-api", "0",
+             "--device-type", type_id, "--device-base", "C20000", "--devices", "2", "--raw",
+             "--interval", "60", "--speed", "300", "--duration", "6", "--seed", "3"],
+            cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        lines = []
+        while not (lines and lines[-1].startswith("Sending to ")):
+            lines.append(process.stdout.readline())
+            assert lines[-1], process.stderr.read()
+        time.sleep(1.5)
+    down_s = time.monotonic()
+    try:
+        time.sleep(2.4)
+        with gunicorn(env, tmp_path / "after.log", workers=1, port=port):
+            down_s = time.monotonic() - down_s
+            while not (line := process.stdout.readline()).startswith("Serving the Sigfox API"):
+                assert line, "".join(lines) + process.stderr.read()
+                lines.append(line)
+            api_url, login, password = re.match(
+                r"Sigfox API stand-in: (\S+) \(login (\S+), password (\S+)\)", lines[0]).groups()
+            received = api_items(f"{api_url}/device-types/{type_id}/messages")
+            given_up = api_items(f"{api_url}/device-types/{type_id}/callbacks-not-delivered")
+            frames = {(item["device"]["id"], item["time"] // 1000) for item in received}
+            missed = {(item["device"], item["time"] // 1000) for item in given_up}
+            before = {(device, epoch_s(time_)) for device, time_, *_ in sqlite_rows(env, query)}
+            # The backend really gave some up: they are missing, and only those.
+            assert 58 <= len(frames) <= 62 and len(missed) >= 10, (len(frames), len(missed))
+            assert not before & missed and before | missed == frames
+
+            worker = subprocess.run(
+                [sys.executable, "manage.py", "runworker", "--once"],
+                cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True,
+                timeout=60, env={**env, "SIGFOX_API_URL": api_url, "SIGFOX_API_LOGIN": login,
+                                 "SIGFOX_API_PASSWORD": password},
+            )
+            assert worker.returncode == 0, worker.stdout + worker.stderr
+            assert "backfill C2" not in worker.stderr
+            stored = sqlite_rows(env, query)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    # Every frame exactly once, each with its two readings (temp, battery_mv).
+    assert len(stored) == len(frames)
+    assert {(device, epoch_s(time_)) for device, time_, *_ in stored} == frames
+    assert {count for *_, count in stored} == {2}
+    # Those the backend gave up on were recovered through the API, the rest by callback.
+    recovered = {(device, epoch_s(time_)): how for device, time_, how, _ in stored}
+    assert {recovered[frame] for frame in missed} <= {"replay", "api"}
+    assert {recovered[frame] for frame in frames - missed} == {""}
+    assert f"backfill {type_id.upper()}" in worker.stdout
+    # The outage, in simulated minutes: longer than the backend's 7 of retries.
+    assert 12 <= down_s * 300 / 60 <= 25, down_s
+    assert out.startswith(f"Stopped: {len(frames)} messages, ")
+    assert f"  given up     {len(missed):>8}: connection refused x {len(missed)}\n" in lines
+
+
+def sqlite_rows(env: dict[str, str], sql: str) -> list[tuple]:
+    with closing(sqlite3.connect(env["DATABASE_URL"].removeprefix("sqlite:///"))) as db:
+        return db.execute(sql).fetchall()

@@ -1,0 +1,71 @@
+"""What the Sigfox API part of the server records: each backfill run, and how
+far the worker has looked for messages that may have been missed."""
+
+from django.db import models
+
+from readings.models import Device, DeviceType
+
+
+class BackfillReason(models.TextChoices):
+    """Why a span was fetched back (sigfoxapi.watch finds the last three)."""
+
+    MANUAL = "manual", "asked for (manage.py sigfox backfill)"
+    ARRIVAL_GAP = "arrival-gap", "silence across the device type"
+    SEQUENCE_GAP = "sequence-gap", "sequence numbers missing"
+    NOT_DELIVERED = "not-delivered", "callbacks the backend could not deliver"
+
+
+class BackfillRun(models.Model):
+    """One backfill of one device type (or one device) over one span of time.
+
+    Counts are messages: `fetched` from the API, `stored` new, `already`
+    stored by a callback or an earlier run, `failed` refused by the ingest
+    (their reasons in `error`). `api_calls` counts HTTP requests, retries
+    included.
+    """
+
+    device_type = models.ForeignKey(DeviceType, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="backfill_runs")
+    device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL,
+                               related_name="backfill_runs")
+    # The Sigfox id asked for, kept when the device or type row is deleted.
+    sigfox_id = models.CharField("Sigfox id", max_length=24)
+    since = models.DateTimeField(help_text="Start of the span, included.")
+    until = models.DateTimeField(help_text="End of the span, excluded.")
+    reason = models.CharField(max_length=16, choices=BackfillReason.choices)
+    dry_run = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    fetched = models.PositiveIntegerField(default=0)
+    stored = models.PositiveIntegerField(default=0)
+    replayed = models.PositiveIntegerField(
+        default=0, help_text="Of the stored, those replayed from a failed callback's body.")
+    already = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveIntegerField(default=0)
+    # The whole span was read: no API error stopped the run.
+    complete = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["started_at"], name="backfill_started")]
+
+    def __str__(self) -> str:
+        return f"{self.sigfox_id} {self.since:%Y-%m-%d %H:%M}..{self.until:%Y-%m-%d %H:%M}Z"
+
+
+class Watermark(models.Model):
+    """How far the worker has looked for one signal of missed messages of one
+    device type (sigfoxapi.watch): message times for arrival gaps, the API's
+    times for the callbacks-not-delivered list."""
+
+    device_type = models.ForeignKey(DeviceType, on_delete=models.CASCADE,
+                                    related_name="backfill_watermarks")
+    signal = models.CharField(max_length=16, choices=BackfillReason.choices)
+    until = models.DateTimeField()
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device_type", "signal"],
+                                               name="watermark_unique_signal")]
