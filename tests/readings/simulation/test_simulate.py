@@ -418,7 +418,7 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
     about 15 simulated minutes while the simulated backend retries and gives
     up; the server comes back; one worker pass backfills through the API
     stand-in; every frame the fleet sent is stored exactly once."""
-    # 6 real s at 300: 30 simulated minutes; the server is down for about 15 of them.
+    # 3.6 real s at 600: 36 simulated minutes; the server is down for about 15 of them.
     env = served_env(f"sqlite:///{tmp_path / 'story.sqlite3'}",
                      SIGFOX_PAYLOAD_CONFIG=RAW_PAYLOAD_CONFIG)
     migrate(env)
@@ -432,7 +432,7 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
         process = subprocess.Popen(
             [sys.executable, "manage.py", "simulate", "--url", url, "--sigfox-api", "0",
              "--device-type", type_id, "--device-base", "C20000", "--devices", "2", "--raw",
-             "--interval", "60", "--speed", "300", "--duration", "6", "--seed", "3"],
+             "--interval", "60", "--speed", "600", "--duration", "3.6", "--seed", "3"],
             cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )
@@ -440,10 +440,10 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
         while not (lines and lines[-1].startswith("Sending to ")):
             lines.append(process.stdout.readline())
             assert lines[-1], process.stderr.read()
-        time.sleep(1.5)
+        time.sleep(0.9)
     down_s = time.monotonic()
     try:
-        time.sleep(2.4)
+        time.sleep(0.6)
         with gunicorn(env, tmp_path / "after.log", workers=1, port=port):
             down_s = time.monotonic() - down_s
             while not (line := process.stdout.readline()).startswith("Serving the Sigfox API"):
@@ -457,7 +457,7 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
             missed = {(item["device"], item["time"] // 1000) for item in given_up}
             before = {(device, epoch_s(time_)) for device, time_, *_ in sqlite_rows(env, query)}
             # The backend really gave some up: they are missing, and only those.
-            assert 58 <= len(frames) <= 62 and len(missed) >= 10, (len(frames), len(missed))
+            assert 70 <= len(frames) <= 74 and len(missed) >= 4, (len(frames), len(missed))
             assert not before & missed and before | missed == frames
 
             worker = subprocess.run(
@@ -483,7 +483,7 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
     assert {recovered[frame] for frame in frames - missed} == {""}
     assert f"backfill {type_id.upper()}" in worker.stdout
     # The outage, in simulated minutes: longer than the backend's 7 of retries.
-    assert 12 <= down_s * 300 / 60 <= 25, down_s
+    assert 12 <= down_s * 600 / 60 <= 25, down_s
     assert out.startswith(f"Stopped: {len(frames)} messages, ")
     assert f"  given up     {len(missed):>8}: connection refused x {len(missed)}\n" in lines
 
