@@ -76,10 +76,15 @@ class Progress:
     until: datetime
     oldest: datetime | None = None
     fetched: int = 0
+    # The run has ended: read to the end, or stopped by an API error.
+    done: bool = False
+    stopped: bool = False
 
     @property
     def fraction(self) -> float:
         span_s = (self.until - self.since).total_seconds()
+        if self.done and not self.stopped:
+            return 1.0
         if self.oldest is None or span_s <= 0:
             return 0.0
         return min(1.0, max(0.0, (self.until - self.oldest).total_seconds() / span_s))
@@ -268,6 +273,9 @@ def backfill(*, api: SigfoxAPI, since: datetime, until: datetime, device_type: s
                 on_progress(progress)
     except SigfoxAPIError as exc:
         outcome.api_error = str(exc)
+    if on_progress is not None:
+        progress.done, progress.stopped = True, bool(outcome.api_error)
+        on_progress(progress)
     run.fetched, run.stored, run.replayed = outcome.fetched, outcome.stored, outcome.replayed
     run.already, run.failed = outcome.already, outcome.failed
     run.api_calls = api.calls - calls_before

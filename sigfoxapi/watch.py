@@ -6,9 +6,10 @@ Three signals, each per device type:
   time) further apart than SIGFOX_BACKFILL_GAP_S and than 3 times the
   type's usual spacing, as when this server was down or answering 5xx for
   longer than the backend retries (about 7 minutes, CALLBACKS.md section 5);
+  once SETTLE old, when the retries can no longer fill it;
 - sequence gaps: a device's messages whose seqNumbers skip some
-  (readings.services.sequences); a backfill that stores the missing ones
-  splits or removes the gap, so they stop counting as lost;
+  (readings.services.sequences), once SETTLE old; a backfill that stores the
+  missing ones splits or removes the gap, so they stop counting as lost;
 - the API's callbacks-not-delivered list, read every NOT_DELIVERED_POLL_S:
   each item is a callback the backend gave up on.
 Devices whose type is not known (their callbacks carry no deviceTypeId) are
@@ -47,6 +48,10 @@ NOT_DELIVERED_POLL_S = 600
 # The backend gives a callback up about 7 minutes after the message (1 + 2 + 4
 # minutes of retries): each poll reads back this far before its watermark.
 NOT_DELIVERED_OVERLAP = timedelta(minutes=15)
+# A silence or a sequence gap younger than this may still be filled by the
+# backend's retries (the last one about 7 minutes after the message): it is
+# fetched once it is this old, not before. A callback given up is final.
+SETTLE = timedelta(minutes=10)
 # Spans of one scope closer than this are fetched in one run.
 MERGE_WITHIN = timedelta(hours=1)
 # Usual spacing: the median of this many of the type's latest intervals.
@@ -96,7 +101,7 @@ def _backfill_pass(*, now: datetime) -> list[BackfillRun]:
         except SigfoxAPIError as exc:
             log.warning("backfill: callbacks-not-delivered of device type %s: %s",
                         device_type.sigfox_id, exc)
-    spans += sequence_gaps(start=start)
+    spans += sequence_gaps(start=start, settled=now - SETTLE)
     spans += unfinished(start=start)
     runs = []
     for span in merged(spans):
@@ -125,13 +130,13 @@ def _scope_rows(span: Span) -> dict:
 
 def arrival_gaps(device_type: DeviceType, *, start: datetime, now: datetime) -> list[Span]:
     """Silences in the type's callbacks since the last look: spans between two
-    consecutive messages further apart than the threshold (module docstring).
-    Moves the type's watermark to its newest message."""
+    consecutive messages further apart than the threshold (module docstring),
+    up to SETTLE ago. Moves the type's watermark to its newest message then."""
     mark = Watermark.objects.filter(device_type=device_type,
                                     signal=BackfillReason.ARRIVAL_GAP).first()
     callbacks = Message.objects.filter(device_type=device_type, recovered="")
     since = max(start, mark.until) if mark else start
-    times = list(callbacks.filter(time__gte=since, time__lte=now).order_by("time")
+    times = list(callbacks.filter(time__gte=since, time__lte=now - SETTLE).order_by("time")
                  .values_list("time", flat=True)[:50_000])
     if not times:
         return []
@@ -174,11 +179,13 @@ def not_delivered(api: SigfoxAPI, device_type: DeviceType, *, start: datetime,
                  BackfillReason.NOT_DELIVERED, items)]
 
 
-def sequence_gaps(*, start: datetime) -> list[Span]:
-    """Messages lost between two of a device's messages: the span between them,
-    on the device's type (or the device when its type is unknown)."""
+def sequence_gaps(*, start: datetime, settled: datetime) -> list[Span]:
+    """Messages lost between two of a device's messages, the later one from
+    `start` to `settled`: the span between them, on the device's type (or the
+    device when its type is unknown)."""
     spans = []
-    gaps = (SequenceGap.objects.filter(missing__gt=0, reset=False, time__gte=start)
+    gaps = (SequenceGap.objects.filter(missing__gt=0, reset=False, time__gte=start,
+                                       time__lte=settled)
             .select_related("device__device_type").order_by("-time")[:MAX_GAPS_PER_PASS])
     for gap in gaps:
         before = (Message.objects.filter(device_id=gap.device_id, seq_number__isnull=False,

@@ -92,8 +92,6 @@ class Command(BaseCommand):
             device=options["device"] or "", dry_run=options["dry_run"], now=now,
             on_progress=self._bar if draw else None,
         )
-        if draw:
-            self.stderr.write("")
         stored = "would be stored" if options["dry_run"] else "stored new"
         self.stdout.write(
             f"Fetched {run.fetched}: {run.stored} {stored}"
@@ -106,10 +104,14 @@ class Command(BaseCommand):
             raise CommandError(f"The backfill stopped early: {outcome.api_error}")
 
     def _bar(self, progress: Progress) -> None:
-        if progress.fetched % 100 and progress.fraction < 1:
+        """A progress bar on stderr, redrawn every 100 messages and at the end."""
+        ended = progress.done
+        if progress.fetched % 100 and not ended:
             return
         done = round(progress.fraction * BAR_WIDTH)
-        self.stderr.write(f"\r[{'#' * done}{'.' * (BAR_WIDTH - done)}] {progress.fraction:5.1%} "
-                          f"{progress.fetched} messages, back to "
-                          f"{iso_utc(progress.oldest) if progress.oldest else '-'}", ending="")
+        oldest = iso_utc(progress.oldest) if progress.oldest else "-"
+        # Plain text: Django styles stderr as errors.
+        self.stderr.write(f"\r[{'#' * done}{'.' * (BAR_WIDTH - done)}] {progress.fraction:6.1%} "
+                          f"{progress.fetched} messages, back to {oldest}",
+                          style_func=str, ending="\n" if ended else "")
         self.stderr.flush()
