@@ -30,6 +30,7 @@ from readings.models import (
     Downlink,
     Message,
     MessageConflict,
+    MessageRecovery,
     Quantity,
     QuantitySetting,
     Reading,
@@ -219,6 +220,26 @@ class SensorFilter(RegistryValuesFilter):
         return Series.objects.order_by("sensor").values_list("sensor", flat=True).distinct()
 
 
+class RecoveredFilter(admin.SimpleListFilter):
+    """Messages fetched back through the Sigfox API (Message.recovered), read
+    through the partial index that holds them alone (message_recovered_time)."""
+
+    title = "recovered through the Sigfox API"
+    parameter_name = "recovered"
+
+    def lookups(self, request, model_admin):
+        return [("any", "any way"), *((value, label) for value, label in MessageRecovery.choices
+                                      if value)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value not in {"any", *MessageRecovery.values} or not value:
+            return queryset
+        # The index's own condition, for PostgreSQL to use it, then the value.
+        recovered = queryset.exclude(recovered="")
+        return recovered if value == "any" else recovered.filter(recovered=value)
+
+
 class BigTableAdmin(DeviceSearchMixin, admin.ModelAdmin):
     """Admin for tables of millions of rows: each query of a list is answered by an index.
 
@@ -239,7 +260,8 @@ class BigTableAdmin(DeviceSearchMixin, admin.ModelAdmin):
 
     def lookup_allowed(self, lookup, value, request=None):
         fields = {self.date_hierarchy, *self.indexed_lookups}
-        fields |= {f[0] if isinstance(f, (list, tuple)) else f for f in self.list_filter}
+        fields |= {f[0] if isinstance(f, (list, tuple)) else getattr(f, "parameter_name", f)
+                   for f in self.list_filter}
         if lookup.split(LOOKUP_SEP)[0] not in fields:
             return False
         return super().lookup_allowed(lookup, value, request)
@@ -412,10 +434,12 @@ class ConflictInline(admin.TabularInline):
 
 @admin.register(Message)
 class MessageAdmin(BigTableAdmin):
-    list_display = ["time", "device", "sensor", "seq_number", "data", "rssi", "snr", "received_at"]
-    # By time only: no index holds sensor or ack, so filtering by them reads
-    # every message when few match (readings are filtered by sensor).
-    list_filter = ["time"]
+    list_display = ["time", "device", "sensor", "seq_number", "data", "rssi", "snr", "received_at",
+                    "recovered"]
+    # By time, and recovered through a partial index: no index holds sensor or
+    # ack, so filtering by them reads every message when few match (readings
+    # are filtered by sensor).
+    list_filter = ["time", RecoveredFilter]
     list_select_related = ["device"]
     search_fields = ["device__sigfox_id"]
     date_hierarchy = "time"

@@ -18,7 +18,7 @@ from readings.models import Device, DeviceType, Message, Reading, SequenceGap
 from readings.simulation.fleet import RAW_PAYLOAD_CONFIG, Fleet
 from sigfoxapi.backfill import callback_time, uplink_variables
 from sigfoxapi.models import BackfillReason, BackfillRun
-from sigfoxapi.watch import backfill_pass
+from sigfoxapi.watch import SETTLE, backfill_pass
 from tests.sigfoxapi.conftest import CALLBACK_TOKEN, DEVICE_TYPE
 
 pytestmark = pytest.mark.django_db
@@ -101,6 +101,22 @@ def test_it_stores_what_the_callbacks_missed_once_and_decodes_it(client, cloud):
     assert Message.objects.count() == 10
 
 
+def test_the_admin_lists_and_filters_the_recovered_messages(client, admin_client, cloud):
+    sent = frames(3, devices=1)
+    for frame in sent:
+        cloud.record_frame(frame, device_type_id=DEVICE_TYPE)
+    callback(client, sent[0])
+    backfill(*span_args(sent))
+
+    def listed(query: str) -> int:
+        response = admin_client.get(f"/admin/readings/message/{query}")
+        assert response.status_code == 200
+        return len(response.context["cl"].result_list)
+
+    assert (listed(""), listed("?recovered=any"), listed("?recovered=api"),
+            listed("?recovered=replay")) == (3, 2, 2, 0)
+
+
 def test_a_device_without_callbacks_takes_sensor_1(cloud):
     sent = frames(2, devices=1)
     for frame in sent:
@@ -140,6 +156,17 @@ def test_a_failed_callback_is_replayed_from_its_body_with_the_token_masked(clien
     assert quantities == {"temp", "battery_mv", "hum"}
     assert stored()[(sent[2].device, sent[2].time_s)].recovered == "api"
     assert not any(CALLBACK_TOKEN in str(run.error) for run in BackfillRun.objects.all())
+
+
+def test_it_draws_a_progress_bar_when_asked(cloud):
+    sent = frames(3, devices=1)
+    for frame in sent:
+        cloud.record_frame(frame, device_type_id=DEVICE_TYPE)
+    err = StringIO()
+    call_command("sigfox", "backfill", *span_args(sent), "--progress", stdout=StringIO(),
+                 stderr=err)
+    assert err.getvalue().endswith(f"] 100.0% 3 messages, back to "
+                                   f"{datetime.fromtimestamp(sent[0].time_s, UTC):%Y-%m-%dT%H:%M:%SZ}\n")
 
 
 def test_a_dry_run_stores_nothing(client, cloud):
@@ -242,6 +269,19 @@ def test_the_worker_backfills_a_sequence_gap_once(client, cloud):
     assert Message.objects.count() == 6
     assert not SequenceGap.objects.exists()
     assert backfill_pass(now=timezone.now()) == []
+
+
+def test_the_worker_leaves_a_gap_to_the_backends_retries_for_a_while(client, cloud):
+    # The latest frame is 5 minutes old: its predecessors' callbacks may still come.
+    sent = frames(4, devices=1, start_s=time.time() - 3 * INTERVAL_S - 300)
+    for frame in sent:
+        cloud.record_frame(frame, device_type_id=DEVICE_TYPE)
+    for frame in (sent[0], sent[3]):
+        callback(client, frame)
+
+    assert backfill_pass(now=timezone.now()) == []
+    runs = backfill_pass(now=timezone.now() + SETTLE)
+    assert [(run.reason, run.stored) for run in runs] == [(BackfillReason.SEQUENCE_GAP, 2)]
 
 
 def test_the_worker_backfills_a_silence_across_the_device_type(client, cloud, settings):
