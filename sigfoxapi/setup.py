@@ -40,8 +40,8 @@ METHOD = "POST"
 # API.md: callbackType 0 DATA, 1 SERVICE; 2 ERROR is *unconfirmed*: it is not
 # in the published model, only the number that follows. Setup uses it and says so.
 DATA, SERVICE, ERROR = 0, 1, 2
-ERROR_UNCONFIRMED = ("ERROR as callbackType 2 is unconfirmed (API.md): check in the Sigfox "
-                     "portal that this callback shows as ERROR")
+ERROR_UNCONFIRMED = ("ERROR as callbackType 2 is unconfirmed by the published API model: "
+                     "check in the Sigfox portal that this callback shows as ERROR")
 
 # (callbackType, callbackSubtype) -> name, as API.md numbers them.
 KINDS: dict[tuple[int, int], str] = {
