@@ -29,11 +29,12 @@ sometimes the body): only its body is used, with any token masked
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.db import transaction
@@ -43,15 +44,26 @@ from rest_framework.exceptions import ParseError, ValidationError
 from readings import sigfox
 from readings.models import Device, DeviceType, Message, MessageRecovery
 from readings.parsers import parse_callback_body
-from readings.serializers import uplink_callback
+from readings.serializers import FUTURE_SLACK_S, MIN_EPOCH_S, uplink_callback
 from readings.services.ingest import message_ingest
-from sigfoxapi.client import SigfoxAPI, SigfoxAPIError
-from sigfoxapi.models import BackfillReason, BackfillRun
+from sigfoxapi.client import (
+    CallBudgetExhausted,
+    SigfoxAPI,
+    SigfoxAPIError,
+    SigfoxUnavailableError,
+)
+from sigfoxapi.models import BackfillReason, BackfillRun, BackfillScope
 from sigfoxsite.redact import redact
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SENSOR = "1"
+ONE_SECOND = timedelta(seconds=1)
+# The last millisecond a datetime holds.
+MAX_TIME_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+# A run stopped by an API that could not be reached, or kept answering 429 or
+# 5xx through the client's retries, is tried again this much later.
+RETRY_UNAVAILABLE = timedelta(minutes=15)
 # The path of an uplink callback of this server, at the end of a failed
 # request's URL (a server may sit under a prefix): /data/<sensor>.
 _UPLINK_PATH = re.compile(rf"/data/(?P<sensor>{sigfox.SENSOR_PATTERN})/?$")
@@ -126,7 +138,10 @@ def replay_of(item: dict) -> Replay | None:
     request = item.get("callback")
     if not isinstance(request, dict) or not isinstance(request.get("url"), str):
         return None
-    url = urlsplit(request["url"])
+    try:
+        url = urlsplit(request["url"])
+    except ValueError:  # not a URL urlsplit can read
+        return None
     matched = _UPLINK_PATH.search(url.path)
     if matched is None:
         return None
@@ -165,15 +180,18 @@ def uplink_variables(item: dict, *, device_type_id: str = "") -> dict:
             variables[target] = item[name]
     if device_type_id:
         variables["deviceTypeId"] = device_type_id
-    locations = [place for place in item.get("computedLocation") or [] if isinstance(place, dict)
-                 and place.get("lat") is not None and place.get("lng") is not None]
+    places = item.get("computedLocation")
+    locations = [place for place in places if isinstance(place, dict)
+                 and place.get("lat") is not None and place.get("lng") is not None
+                 ] if isinstance(places, list) else []
     if locations:
         place = locations[0]
         variables["computedLocation"] = {
             "lat": place["lat"], "lng": place["lng"], "radius": place.get("radius"),
             "source": place.get("source"), "status": 1,
         }
-    receptions = [r for r in item.get("rinfos") or [] if isinstance(r, dict)]
+    rinfos = item.get("rinfos")
+    receptions = [r for r in rinfos if isinstance(r, dict)] if isinstance(rinfos, list) else []
     stations = []
     for reception in receptions:
         station = reception.get("baseStation")
@@ -205,8 +223,11 @@ def _store(*, variables: dict, sensor: str, body_raw: str, content_type: str,
            recovered: str, now: datetime) -> bool:
     """Store one recovered message; True when it was new. Raises ValidationError
     when the variables cannot identify a frame."""
-    uplink = uplink_callback(variables, sensor=sensor, body_raw=body_raw,
-                             content_type=content_type, now=now)
+    # Its downlink window closed long ago: its ack is kept, nothing answered.
+    uplink = dataclasses.replace(
+        uplink_callback(variables, sensor=sensor, body_raw=body_raw, content_type=content_type,
+                        now=now),
+        answerable=False)
     with transaction.atomic():
         result = message_ingest(uplink=uplink, now=now)
         if result.created:
@@ -217,54 +238,78 @@ def _store(*, variables: dict, sensor: str, body_raw: str, content_type: str,
 
 def backfill(*, api: SigfoxAPI, since: datetime, until: datetime, device_type: str = "",
              device: str = "", dry_run: bool = False, reason: str = BackfillReason.MANUAL,
-             not_delivered: list[dict] | None = None,
              on_progress: Callable[[Progress], None] | None = None,
              now: datetime | None = None) -> tuple[BackfillRun, Outcome]:
-    """Fetch the messages of [since, until) of one device type (its Sigfox id)
-    or one device, and store those not stored yet.
+    """Fetch the messages of [since, until) of one device type (its Sigfox id,
+    either case) or one device, and store those not stored yet, as a new run.
 
-    `not_delivered`: the span's callbacks-not-delivered items when the caller
-    has them already (the worker); otherwise they are fetched. Returns the run
-    (saved unless `dry_run`) and its outcome. API errors end the run early:
-    they are recorded in the run's `error`, and what was stored stays stored
-    (each message commits on its own). Raises ValueError for a bad scope.
+    Returns the run (saved unless `dry_run`) and its outcome. An API error
+    ends the run early: it is recorded in the run's `error`, and what was
+    stored stays stored (each message commits on its own). Raises ValueError
+    for a bad scope.
     """
     if bool(device_type) == bool(device):
         raise ValueError("Give one device type or one device.")
     now = now or timezone.now()
     # The API writes device type ids in lower case, this server in upper case.
-    device_type, device = device_type.upper(), device.upper()
-    scope = {"device_type": device_type.lower()} if device_type else {"device": device}
+    scope = BackfillScope.DEVICE_TYPE if device_type else BackfillScope.DEVICE
+    sigfox_id = (device_type or device).upper()
     run = BackfillRun(
-        sigfox_id=device_type or device, since=since, until=until, reason=reason, dry_run=dry_run,
-        started_at=now,
-        device_type=DeviceType.objects.filter(sigfox_id=device_type).first() if device_type else None,
-        device=Device.objects.filter(sigfox_id=device).first() if device else None,
+        scope=scope, sigfox_id=sigfox_id, since=since, until=until, reason=reason,
+        dry_run=dry_run, started_at=now,
+        device_type=DeviceType.objects.filter(sigfox_id=sigfox_id).first() if device_type else None,
+        device=Device.objects.filter(sigfox_id=sigfox_id).first() if device else None,
     )
     if not dry_run:
         run.save()
+    return run, backfill_run(api=api, run=run, on_progress=on_progress, now=now)
+
+
+def backfill_run(*, api: SigfoxAPI, run: BackfillRun,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 now: datetime | None = None) -> Outcome:
+    """Run (or go on with) a backfill: read what is left of its span, store what
+    is missing, and record the counts, adding to those of earlier attempts.
+
+    The run is saved at the end whatever happens (unless a dry run); an API
+    error leaves it incomplete, with `retry_after` set when trying again later
+    may help (the API unreachable or busy, the request budget spent) and
+    `resume_before` where what is left to read ends, when the API paged
+    newest first as far as read.
+    """
+    now = now or timezone.now()
+    since, until = run.since, run.resume_before or run.until
+    if run.scope == BackfillScope.DEVICE_TYPE:
+        scope = {"device_type": run.sigfox_id.lower()}
+        type_id = run.sigfox_id
+    else:
+        scope = {"device": run.sigfox_id}
+        type_id = getattr(Device.objects.filter(sigfox_id=run.sigfox_id)
+                          .select_related("device_type").first(), "device_type", None)
+        type_id = type_id.sigfox_id if type_id is not None else ""
     outcome = Outcome()
     calls_before = api.calls
     progress = Progress(since=since, until=until)
     sensors: dict[str, str] = {}
+    newest_first, previous = True, None
     try:
-        if not_delivered is None:
-            not_delivered = list(api.callbacks_not_delivered(
-                **scope, since_ms=epoch_ms(since), before_ms=epoch_ms(until)))
-        replays = _replays_by_frame(not_delivered)
-        for item in _messages(api, scope, since, until):
+        not_delivered = api.callbacks_not_delivered(
+            **scope, since_ms=epoch_ms(since), before_ms=epoch_ms(until))
+        replays = _replays_by_frame(list(not_delivered))
+        for item in api.messages(**scope, since_ms=epoch_ms(since), before_ms=epoch_ms(until)):
             outcome.fetched += 1
-            time = callback_time(item["time"])
-            progress.fetched, progress.oldest = outcome.fetched, time
-            variables = uplink_variables(item, device_type_id=device_type)
-            device_id = _device_id(variables.get("device"))
-            if device_id is None:
+            try:
+                time, variables, device_id = _read_item(item, type_id=type_id, now=now)
+            except ValueError as exc:
                 outcome.failed += 1
-                outcome.errors.append(f"A message at {item['time']} ms names no device.")
+                outcome.errors.append(f"A message the API returned could not be read: {exc}")
                 continue
+            newest_first &= previous is None or time <= previous
+            previous = time
+            progress.fetched, progress.oldest = outcome.fetched, time
             if _stored(device_id, time):
                 outcome.already += 1
-            elif dry_run:
+            elif run.dry_run:
                 outcome.stored += 1
             else:
                 _store_one(outcome, variables, replays.get((device_id, time)), sensors, device_id,
@@ -273,27 +318,59 @@ def backfill(*, api: SigfoxAPI, since: datetime, until: datetime, device_type: s
                 on_progress(progress)
     except SigfoxAPIError as exc:
         outcome.api_error = str(exc)
+        _stopped(run, exc, now=now,
+                 resume_before=progress.oldest + ONE_SECOND
+                 if newest_first and progress.oldest else None)
+    finally:
+        run.fetched += outcome.fetched
+        run.stored += outcome.stored
+        run.replayed += outcome.replayed
+        run.already += outcome.already
+        run.failed += outcome.failed
+        run.api_calls += api.calls - calls_before
+        run.attempts += 1
+        if not outcome.api_error:
+            run.complete, run.retry_after, run.resume_before = True, None, None
+        run.error = "\n".join(filter(None, [outcome.api_error, *outcome.errors]))[:5000]
+        run.finished_at = timezone.now()
+        if not run.dry_run:
+            run.save()
     if on_progress is not None:
         progress.done, progress.stopped = True, bool(outcome.api_error)
         on_progress(progress)
-    run.fetched, run.stored, run.replayed = outcome.fetched, outcome.stored, outcome.replayed
-    run.already, run.failed = outcome.already, outcome.failed
-    run.api_calls = api.calls - calls_before
-    run.complete = not outcome.api_error
-    run.error = "\n".join(filter(None, [outcome.api_error, *outcome.errors]))[:5000]
-    run.finished_at = timezone.now()
-    if not dry_run:
-        run.save()
     log.info("backfill %s %s..%s: fetched %d, stored %d (%d replayed), already %d, failed %d%s",
-             run.sigfox_id, since.isoformat(), until.isoformat(), run.fetched, run.stored,
-             run.replayed, run.already, run.failed, f", stopped: {outcome.api_error}" if outcome.api_error else "")
-    return run, outcome
+             run.sigfox_id, since.isoformat(), until.isoformat(), outcome.fetched,
+             outcome.stored, outcome.replayed, outcome.already, outcome.failed,
+             f", stopped: {outcome.api_error}" if outcome.api_error else "")
+    return outcome
 
 
-def _messages(api: SigfoxAPI, scope: dict, since: datetime, until: datetime) -> Iterator[dict]:
-    for item in api.messages(**scope, since_ms=epoch_ms(since), before_ms=epoch_ms(until)):
-        if isinstance(item, dict) and isinstance(item.get("time"), int):
-            yield item
+def _stopped(run: BackfillRun, exc: SigfoxAPIError, *, now: datetime,
+             resume_before: datetime | None) -> None:
+    """Mark a run an API error cut short: when to try again, from where."""
+    run.complete = False
+    if resume_before is not None and run.since < resume_before < (run.resume_before or run.until):
+        run.resume_before = resume_before
+    if isinstance(exc, CallBudgetExhausted):
+        run.retry_after = now  # the next pass, if the hour's budget allows
+    elif isinstance(exc, SigfoxUnavailableError):
+        run.retry_after = now + RETRY_UNAVAILABLE
+    else:
+        run.retry_after = None  # credentials, rights, an unknown id: the operator's to fix
+
+
+def _read_item(item: dict, *, type_id: str, now: datetime) -> tuple[datetime, dict, str]:
+    """(callback time, uplink variables, device id) of an API message item, or
+    ValueError naming what is wrong with it (the API's answer is input)."""
+    time_ms = item.get("time")
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int) or not (
+            MIN_EPOCH_S * 1000 <= time_ms <= (now.timestamp() + FUTURE_SLACK_S) * 1000):
+        raise ValueError(f"time {time_ms!r} is not a time in milliseconds")
+    variables = uplink_variables(item, device_type_id=type_id)
+    device_id = _device_id(variables.get("device"))
+    if device_id is None:
+        raise ValueError(f"the message at {time_ms} ms names no device")
+    return callback_time(time_ms), variables, device_id
 
 
 def _device_id(value) -> str | None:
@@ -307,9 +384,12 @@ def _replays_by_frame(items: list[dict]) -> dict[tuple[str, datetime], Replay]:
     """The replayable uplinks of the not-delivered items, by frame."""
     replays = {}
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("time"), int):
+        time_ms = item.get("time")
+        if (not isinstance(time_ms, int) or isinstance(time_ms, bool)
+                or not MIN_EPOCH_S * 1000 <= time_ms < MAX_TIME_MS):
             continue
-        device_id = _device_id(item.get("device"))
+        device = item.get("device")
+        device_id = _device_id(device.get("id") if isinstance(device, dict) else device)
         replay = replay_of(item)
         if device_id is not None and replay is not None:
             replays.setdefault((device_id, callback_time(item["time"])), replay)

@@ -220,18 +220,29 @@ class SigfoxAPI:
         """Every item of a list endpoint: `data` of the first page, then of
         each page `paging.next` (a full URL) names, to the last page.
 
-        Raises SigfoxAPIError when `paging.next` points at another host than
-        base_url (the credentials would go there) or repeats a page.
+        Items that are not JSON objects are skipped. Raises SigfoxAPIError
+        when an answer is not a page, or `paging.next` points at another host
+        than base_url (the credentials would go there) or repeats a page.
         """
         url: str = path
         seen: set[str] = set()
         while True:
             page = self.get(url, params=params)
-            yield from page.get("data") or []
-            next_url = (page.get("paging") or {}).get("next")
+            data, paging = page.get("data") or [], page.get("paging") or {}
+            if not isinstance(data, list) or not isinstance(paging, dict):
+                raise SigfoxAPIError("the answer is not a page (data: [...], paging: {...})",
+                                     method="GET", path=path)
+            yield from (item for item in data if isinstance(item, dict))
+            next_url = paging.get("next")
             if not next_url:
                 return
-            if _origin(next_url) != _origin(self.base_url):
+            if not isinstance(next_url, str):
+                raise SigfoxAPIError("paging.next is not a URL", method="GET", path=path)
+            try:
+                elsewhere = _origin(next_url) != _origin(self.base_url)
+            except ValueError:  # not a URL urlsplit can read
+                raise SigfoxAPIError("paging.next is not a URL", method="GET", path=path) from None
+            if elsewhere:
                 raise SigfoxAPIError(
                     f"paging.next points at another host ({urlsplit(next_url).hostname}) "
                     "than SIGFOX_API_URL: not followed", method="GET", path=path)

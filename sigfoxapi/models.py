@@ -15,20 +15,34 @@ class BackfillReason(models.TextChoices):
     NOT_DELIVERED = "not-delivered", "callbacks the backend could not deliver"
 
 
+class BackfillScope(models.TextChoices):
+    DEVICE_TYPE = "device_type", "device type"
+    DEVICE = "device", "device"
+
+
 class BackfillRun(models.Model):
     """One backfill of one device type (or one device) over one span of time.
 
-    Counts are messages: `fetched` from the API, `stored` new, `already`
-    stored by a callback or an earlier run, `failed` refused by the ingest
-    (their reasons in `error`). `api_calls` counts HTTP requests, retries
-    included.
+    Counts are messages, over every attempt: `fetched` from the API, `stored`
+    new, `already` stored by a callback or an earlier run, `failed` refused
+    by the ingest or unreadable (their reasons in `error`). `api_calls`
+    counts HTTP requests, retries included.
+
+    The worker (sigfoxapi.watch) records each span it finds as a run with
+    `retry_after` set, then runs it: a run an API error cut short stays
+    incomplete, with what is left to read ending at `resume_before`, and is
+    tried again after `retry_after` (empty: not by itself, e.g. the API
+    refused the credentials: the operator sees the error).
     """
 
     device_type = models.ForeignKey(DeviceType, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="backfill_runs")
     device = models.ForeignKey(Device, null=True, blank=True, on_delete=models.SET_NULL,
                                related_name="backfill_runs")
-    # The Sigfox id asked for, kept when the device or type row is deleted.
+    scope = models.CharField(max_length=16, choices=BackfillScope.choices,
+                             default=BackfillScope.DEVICE_TYPE)
+    # The Sigfox id asked for (as this server writes it: upper case), kept
+    # when the device or type row is deleted.
     sigfox_id = models.CharField("Sigfox id", max_length=24)
     since = models.DateTimeField(help_text="Start of the span, included.")
     until = models.DateTimeField(help_text="End of the span, excluded.")
@@ -46,26 +60,48 @@ class BackfillRun(models.Model):
     # The whole span was read: no API error stopped the run.
     complete = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_after = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker runs it (again); empty: not by itself.")
+    resume_before = models.DateTimeField(
+        null=True, blank=True, help_text="What is left to read ends here (the API pages newest first).")
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["started_at"], name="backfill_started")]
+        indexes = [
+            models.Index(fields=["started_at"], name="backfill_started"),
+            models.Index(fields=["retry_after"], name="backfill_due",
+                         condition=models.Q(retry_after__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sigfox_id} {self.since:%Y-%m-%d %H:%M}..{self.until:%Y-%m-%d %H:%M}Z"
 
 
 class Watermark(models.Model):
-    """How far the worker has looked for one signal of missed messages of one
-    device type (sigfoxapi.watch): message times for arrival gaps, the API's
-    times for the callbacks-not-delivered list."""
+    """How far the worker has looked for one signal of missed messages
+    (sigfoxapi.watch): per device type, message times for arrival gaps and the
+    API's times for the callbacks-not-delivered list; for the whole site, the
+    last SequenceGap id looked at."""
 
-    device_type = models.ForeignKey(DeviceType, on_delete=models.CASCADE,
+    device_type = models.ForeignKey(DeviceType, null=True, blank=True, on_delete=models.CASCADE,
                                     related_name="backfill_watermarks")
     signal = models.CharField(max_length=16, choices=BackfillReason.choices)
-    until = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True)
+    last_id = models.BigIntegerField(null=True, blank=True)
     checked_at = models.DateTimeField()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device_type", "signal"],
                                                name="watermark_unique_signal")]
+
+
+class ApiUsage(models.Model):
+    """Requests the worker sent to the Sigfox API in one clock hour (UTC),
+    held to SIGFOX_BACKFILL_CALLS_PER_HOUR: backfills and polls alike."""
+
+    hour = models.DateTimeField(unique=True)
+    calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h: {self.calls}"

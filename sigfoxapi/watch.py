@@ -1,26 +1,26 @@
 """The worker's backfill: find the spans where messages may have been missed,
 and fetch them back through the Sigfox API on its own (manage.py runworker).
 
-Three signals, each per device type:
-- a silence across the device type: two consecutive messages (in reception
+Three signals:
+- a silence across a device type: two consecutive messages (in reception
   time) further apart than SIGFOX_BACKFILL_GAP_S and than 3 times the
   type's usual spacing, as when this server was down or answering 5xx for
   longer than the backend retries (about 7 minutes, CALLBACKS.md section 5);
-  once SETTLE old, when the retries can no longer fill it;
 - sequence gaps: a device's messages whose seqNumbers skip some
-  (readings.services.sequences), once SETTLE old; a backfill that stores the
-  missing ones splits or removes the gap, so they stop counting as lost;
-- the API's callbacks-not-delivered list, read every NOT_DELIVERED_POLL_S:
-  each item is a callback the backend gave up on.
-Devices whose type is not known (their callbacks carry no deviceTypeId) are
-backfilled one by one, on sequence gaps only.
+  (readings.services.sequences); a backfill that stores the missing ones
+  splits or removes the gap, so they stop counting as lost. One device's
+  gap is fetched for that device alone (one request, not its whole type's);
+- the API's callbacks-not-delivered list of each device type, read every
+  NOT_DELIVERED_POLL_S: each item of ours is a callback the backend gave up on.
+A silence or a sequence gap is fetched once its last message is SETTLE old:
+until then the backend's retries may still deliver what it holds.
 
-Each span becomes a BackfillRun (sigfoxapi.backfill) unless a complete run
-covered it already; a run an API error cut short is tried again on a later
-pass. The API requests of the runs started in the last hour are held to
-SIGFOX_BACKFILL_CALLS_PER_HOUR; the polls of callbacks-not-delivered, one
-request per device type every NOT_DELIVERED_POLL_S (more only past 100
-items), come on top.
+Each pass first records what it found as runs to do (BackfillRun with
+`retry_after`), less what complete or pending runs hold already, in the same
+transaction that moves the signals' watermarks: nothing found is lost to a
+crash. It then runs the due ones, oldest span first, within the hour's
+budget (SIGFOX_BACKFILL_CALLS_PER_HOUR, counted in ApiUsage with the polls).
+A run an API error cut short resumes where it stopped (sigfoxapi.backfill).
 """
 
 from __future__ import annotations
@@ -28,17 +28,24 @@ from __future__ import annotations
 import itertools
 import logging
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db import transaction
+from django.db.models import F, Q
 
 from readings import db
 from readings.models import Device, DeviceType, Message, SequenceGap
-from sigfoxapi.backfill import backfill, callback_time, epoch_ms
+from sigfoxapi.backfill import backfill_run, callback_time, epoch_ms, replay_of
 from sigfoxapi.client import CallBudgetExhausted, SigfoxAPI, SigfoxAPIError
-from sigfoxapi.models import BackfillReason, BackfillRun, Watermark
+from sigfoxapi.models import (
+    ApiUsage,
+    BackfillReason,
+    BackfillRun,
+    BackfillScope,
+    Watermark,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +56,39 @@ NOT_DELIVERED_POLL_S = 600
 # minutes of retries): each poll reads back this far before its watermark.
 NOT_DELIVERED_OVERLAP = timedelta(minutes=15)
 # A silence or a sequence gap younger than this may still be filled by the
-# backend's retries (the last one about 7 minutes after the message): it is
-# fetched once it is this old, not before. A callback given up is final.
+# backend's retries (the last one about 7 minutes after the message).
 SETTLE = timedelta(minutes=10)
-# Spans of one scope closer than this are fetched in one run.
-MERGE_WITHIN = timedelta(hours=1)
-# Usual spacing: the median of this many of the type's latest intervals.
+# Spans of one scope this close are fetched in one run.
+MERGE_WITHIN = timedelta(minutes=10)
+# Usual spacing: the median of this many of the type's latest intervals,
+# within SPACING_WINDOW.
 SPACING_SAMPLE = 200
+SPACING_WINDOW = timedelta(days=30)
+MAX_TIMES_PER_PASS = 50_000
 MAX_GAPS_PER_PASS = 500
+MAX_RUNS_PER_PASS = 50
+# The client's retries within one pass: the worker's other steps wait on it.
+WORKER_RETRIES = 2
 ONE_SECOND = timedelta(seconds=1)
 
 
 @dataclass
 class Span:
-    """A span of one scope (a device type's or a device's Sigfox id) to fetch back."""
+    """A span of one scope (a device type's or a device's Sigfox id, as this
+    server writes it) to fetch back."""
 
-    scope: str  # "device_type" or "device"
+    scope: str
     sigfox_id: str
     since: datetime
     until: datetime
     reason: str
-    not_delivered: list[dict] = field(default_factory=list)
 
 
 def backfill_pass(*, now: datetime) -> list[BackfillRun]:
-    """Find the spans that may have lost messages and backfill them, within the
-    hour's API budget. Returns the runs made. Does nothing without an API
-    login (SIGFOX_API_LOGIN) or with SIGFOX_BACKFILL_CALLS_PER_HOUR 0, nor
-    while another worker's pass is at it (PostgreSQL advisory lock)."""
+    """Record the spans that may have lost messages, and run the due ones
+    within the hour's API budget. Returns the runs made. Does nothing without
+    an API login (SIGFOX_API_LOGIN) or with SIGFOX_BACKFILL_CALLS_PER_HOUR 0,
+    nor while another worker's pass is at it (PostgreSQL advisory lock)."""
     if not settings.SIGFOX_API_LOGIN or settings.SIGFOX_BACKFILL_CALLS_PER_HOUR <= 0:
         return []
     with db.advisory_lock_held(LOCK_KEY) as held:
@@ -84,131 +96,212 @@ def backfill_pass(*, now: datetime) -> list[BackfillRun]:
 
 
 def _backfill_pass(*, now: datetime) -> list[BackfillRun]:
-    spent = (BackfillRun.objects.filter(started_at__gt=now - timedelta(hours=1), dry_run=False)
-             .aggregate(calls=Sum("api_calls"))["calls"] or 0)
-    budget = settings.SIGFOX_BACKFILL_CALLS_PER_HOUR - spent
-    if budget <= 0:
-        return []
-    api = SigfoxAPI.from_settings(max_calls=budget)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    usage, _ = ApiUsage.objects.get_or_create(hour=hour)
+    budget = max(0, settings.SIGFOX_BACKFILL_CALLS_PER_HOUR - usage.calls)
+    api = SigfoxAPI.from_settings(max_calls=budget, retries=WORKER_RETRIES)
     start = now - timedelta(days=settings.SIGFOX_BACKFILL_LOOKBACK_DAYS)
-    spans: list[Span] = []
+    try:
+        spans_found(api, start=start, now=now)
+        runs = []
+        due = (BackfillRun.objects.filter(complete=False, dry_run=False, retry_after__lte=now)
+               .order_by("since")[:MAX_RUNS_PER_PASS])
+        for run in due:
+            if covered(run):
+                run.complete, run.retry_after, run.resume_before = True, None, None
+                run.error = "Read by another run."
+                run.save(update_fields=["complete", "retry_after", "resume_before", "error"])
+                continue
+            if api.calls >= budget:
+                break
+            backfill_run(api=api, run=run, now=now)
+            runs.append(run)
+        return runs
+    finally:
+        ApiUsage.objects.filter(pk=usage.pk).update(calls=F("calls") + api.calls)
+
+
+def spans_found(api: SigfoxAPI, *, start: datetime, now: datetime) -> list[BackfillRun]:
+    """Look for each signal since its watermark and record the spans as runs
+    to do, moving the watermarks in the same transaction. Returns the runs."""
+    found: list[Span] = []
+    marks: list[Watermark] = []
     for device_type in DeviceType.objects.order_by("pk"):
-        spans += arrival_gaps(device_type, start=start, now=now)
+        spans, mark = arrival_gaps(device_type, start=start, now=now)
+        found += spans
+        marks += [mark] if mark else []
         try:
-            spans += not_delivered(api, device_type, start=start, now=now)
+            spans, mark = not_delivered(api, device_type, start=start, now=now)
         except CallBudgetExhausted:
-            break
+            continue
         except SigfoxAPIError as exc:
             log.warning("backfill: callbacks-not-delivered of device type %s: %s",
                         device_type.sigfox_id, exc)
-    spans += sequence_gaps(start=start, settled=now - SETTLE)
-    spans += unfinished(start=start)
-    runs = []
-    for span in merged(spans):
-        if covered(span):
             continue
-        if api.calls >= budget:
-            # Recorded unfinished, so that a later pass takes it up.
-            runs.append(BackfillRun.objects.create(
-                sigfox_id=span.sigfox_id, since=span.since, until=span.until, reason=span.reason,
-                started_at=now, finished_at=now, complete=False,
-                error="Postponed: SIGFOX_BACKFILL_CALLS_PER_HOUR requests spent this hour.",
-                **_scope_rows(span)))
-            continue
-        run, _ = backfill(api=api, since=span.since, until=span.until, reason=span.reason,
-                          not_delivered=span.not_delivered or None, now=now,
-                          **{span.scope: span.sigfox_id})
-        runs.append(run)
-    return runs
+        found += spans
+        marks += [mark] if mark else []
+    spans, mark = sequence_gaps(start=start, now=now)
+    found += spans
+    marks += [mark] if mark else []
+    with transaction.atomic():
+        for mark in marks:
+            mark.save()
+        return runs_to_do(found, now=now)
 
 
-def _scope_rows(span: Span) -> dict:
-    if span.scope == "device_type":
-        return {"device_type": DeviceType.objects.filter(sigfox_id=span.sigfox_id).first()}
-    return {"device": Device.objects.filter(sigfox_id=span.sigfox_id).first()}
-
-
-def arrival_gaps(device_type: DeviceType, *, start: datetime, now: datetime) -> list[Span]:
-    """Silences in the type's callbacks since the last look: spans between two
-    consecutive messages further apart than the threshold (module docstring),
-    up to SETTLE ago. Moves the type's watermark to its newest message then."""
-    mark = Watermark.objects.filter(device_type=device_type,
-                                    signal=BackfillReason.ARRIVAL_GAP).first()
+def arrival_gaps(device_type: DeviceType, *, start: datetime,
+                 now: datetime) -> tuple[list[Span], Watermark | None]:
+    """Silences in the type's callbacks since its watermark, up to SETTLE ago:
+    spans between two consecutive messages further apart than the threshold
+    (module docstring). Returns them and the watermark moved (not saved)."""
+    mark = (Watermark.objects.filter(device_type=device_type, signal=BackfillReason.ARRIVAL_GAP)
+            .first() or Watermark(device_type=device_type, signal=BackfillReason.ARRIVAL_GAP))
     callbacks = Message.objects.filter(device_type=device_type, recovered="")
-    since = max(start, mark.until) if mark else start
-    times = list(callbacks.filter(time__gte=since, time__lte=now - SETTLE).order_by("time")
-                 .values_list("time", flat=True)[:50_000])
-    if not times:
-        return []
-    recent = list(callbacks.filter(time__lte=times[-1]).order_by("-time")
-                  .values_list("time", flat=True)[:SPACING_SAMPLE + 1])
+    settled = now - SETTLE
+    if mark.until is not None and mark.until >= start:
+        new = callbacks.filter(time__gt=mark.until, time__lte=settled)
+        times = [mark.until]
+    else:
+        new = callbacks.filter(time__gte=start, time__lte=settled)
+        times = []
+    times += new.order_by("time").values_list("time", flat=True)[:MAX_TIMES_PER_PASS]
+    if len(times) < 2:
+        if times and mark.until != times[-1]:
+            mark.until, mark.checked_at = times[-1], now
+            return [], mark
+        return [], None
+    recent = list(callbacks.filter(time__lte=times[-1], time__gte=times[-1] - SPACING_WINDOW)
+                  .order_by("-time").values_list("time", flat=True)[:SPACING_SAMPLE + 1])
     spacings_s = [(a - b).total_seconds() for a, b in itertools.pairwise(recent)]
     usual_s = statistics.median(spacings_s) if spacings_s else 0.0
     threshold = timedelta(seconds=max(settings.SIGFOX_BACKFILL_GAP_S, 3 * usual_s))
     spans = [
-        Span("device_type", device_type.sigfox_id, before + ONE_SECOND, after,
+        Span(BackfillScope.DEVICE_TYPE, device_type.sigfox_id, before + ONE_SECOND, after,
              BackfillReason.ARRIVAL_GAP)
         for before, after in itertools.pairwise(times) if after - before > threshold
     ]
-    Watermark.objects.update_or_create(
-        device_type=device_type, signal=BackfillReason.ARRIVAL_GAP,
-        defaults={"until": times[-1], "checked_at": now})
-    return spans
+    mark.until, mark.checked_at = times[-1], now
+    return spans, mark
 
 
 def not_delivered(api: SigfoxAPI, device_type: DeviceType, *, start: datetime,
-                  now: datetime) -> list[Span]:
-    """The callbacks the backend gave up on since the last poll (every
-    NOT_DELIVERED_POLL_S), as one span holding them."""
-    mark = Watermark.objects.filter(device_type=device_type,
-                                    signal=BackfillReason.NOT_DELIVERED).first()
-    if mark and (now - mark.checked_at).total_seconds() < NOT_DELIVERED_POLL_S:
-        return []
-    since = max(start, mark.until - NOT_DELIVERED_OVERLAP) if mark else start
-    items = [item for item in api.callbacks_not_delivered(
-        device_type=device_type.sigfox_id.lower(), since_ms=epoch_ms(since),
-        before_ms=epoch_ms(now))
-        if isinstance(item, dict) and isinstance(item.get("time"), int)]
-    Watermark.objects.update_or_create(
-        device_type=device_type, signal=BackfillReason.NOT_DELIVERED,
-        defaults={"until": now, "checked_at": now})
-    if not items:
-        return []
-    times = [callback_time(item["time"]) for item in items]
-    return [Span("device_type", device_type.sigfox_id, min(times), max(times) + ONE_SECOND,
-                 BackfillReason.NOT_DELIVERED, items)]
-
-
-def sequence_gaps(*, start: datetime, settled: datetime) -> list[Span]:
-    """Messages lost between two of a device's messages, the later one from
-    `start` to `settled`: the span between them, on the device's type (or the
-    device when its type is unknown)."""
+                  now: datetime) -> tuple[list[Span], Watermark | None]:
+    """The callbacks of ours the backend gave up on since the last poll (every
+    NOT_DELIVERED_POLL_S, failed polls included), as one span per item's
+    device. Returns them and the watermark moved (not saved)."""
+    mark = (Watermark.objects.filter(device_type=device_type, signal=BackfillReason.NOT_DELIVERED)
+            .first() or Watermark(device_type=device_type, signal=BackfillReason.NOT_DELIVERED))
+    if mark.pk and (now - mark.checked_at).total_seconds() < NOT_DELIVERED_POLL_S:
+        return [], None
+    # Checked now even if the poll fails, so that a failing API is asked once
+    # per NOT_DELIVERED_POLL_S, not on every pass.
+    mark.checked_at = now
+    mark.save()
+    since = max(start, mark.until - NOT_DELIVERED_OVERLAP) if mark.until else start
     spans = []
-    gaps = (SequenceGap.objects.filter(missing__gt=0, reset=False, time__gte=start,
-                                       time__lte=settled)
-            .select_related("device__device_type").order_by("-time")[:MAX_GAPS_PER_PASS])
+    for item in api.callbacks_not_delivered(device_type=device_type.sigfox_id.lower(),
+                                            since_ms=epoch_ms(since), before_ms=epoch_ms(now)):
+        time_ms, device = item.get("time"), item.get("device")
+        device = device.get("id") if isinstance(device, dict) else device
+        if not isinstance(time_ms, int) or not isinstance(device, str) or replay_of(item) is None:
+            continue  # not a callback of ours the backfill could replay
+        try:
+            time = callback_time(time_ms)
+        except (ValueError, OverflowError, OSError):
+            continue
+        spans.append(Span(BackfillScope.DEVICE, device.upper(), time, time + ONE_SECOND,
+                          BackfillReason.NOT_DELIVERED))
+    mark.until = now
+    return spans, mark
+
+
+def sequence_gaps(*, start: datetime, now: datetime) -> tuple[list[Span], Watermark | None]:
+    """Messages lost between two of a device's messages, for the gaps recorded
+    since the last look (by id) whose later message is SETTLE old; one span per
+    gap, on the device. Returns them and the watermark moved (not saved): up to
+    the first gap not settled yet, so that it is looked at again."""
+    mark = (Watermark.objects.filter(device_type=None, signal=BackfillReason.SEQUENCE_GAP).first()
+            or Watermark(signal=BackfillReason.SEQUENCE_GAP))
+    gaps = list(SequenceGap.objects.filter(pk__gt=mark.last_id or 0).order_by("pk")
+                .select_related("device")[:MAX_GAPS_PER_PASS])
+    if not gaps:
+        return [], None
+    settled = now - SETTLE
+    spans = []
+    last_id = mark.last_id
     for gap in gaps:
+        if gap.time > settled:
+            break
+        last_id = gap.pk
+        if gap.missing == 0 or gap.reset or gap.time < start:
+            continue
         before = (Message.objects.filter(device_id=gap.device_id, seq_number__isnull=False,
                                          time__lt=gap.time)
                   .order_by("-time").values_list("time", flat=True).first())
-        if before is None:
-            continue
-        device_type = gap.device.device_type
-        scope = ("device_type", device_type.sigfox_id) if device_type else (
-            "device", gap.device.sigfox_id)
-        spans.append(Span(*scope, before + ONE_SECOND, gap.time, BackfillReason.SEQUENCE_GAP))
-    return spans
+        if before is not None:
+            spans.append(Span(BackfillScope.DEVICE, gap.device.sigfox_id, before + ONE_SECOND,
+                              gap.time, BackfillReason.SEQUENCE_GAP))
+    if last_id == mark.last_id:
+        return spans, None
+    mark.last_id, mark.checked_at = last_id, now
+    return spans, mark
 
 
-def unfinished(*, start: datetime) -> list[Span]:
-    """The spans of the worker's runs that an API error cut short."""
-    runs = (BackfillRun.objects.filter(complete=False, dry_run=False, since__gte=start)
-            .exclude(reason=BackfillReason.MANUAL).order_by("-started_at")[:100])
-    return [Span("device_type" if run.device_type_id or not run.device_id else "device",
-                 run.sigfox_id, run.since, run.until, run.reason) for run in runs]
+def runs_to_do(spans: list[Span], *, now: datetime) -> list[BackfillRun]:
+    """Record spans as runs due now, less the parts that complete or pending
+    runs hold already, spans of one scope within MERGE_WITHIN merged."""
+    runs = []
+    # Device types first: a device's span then counts what its type's holds.
+    for scope in (BackfillScope.DEVICE_TYPE, BackfillScope.DEVICE):
+        runs += _runs_create(
+            [piece for span in spans if span.scope == scope for piece in _uncovered(span)],
+            now=now)
+    return runs
 
 
-def merged(spans: list[Span]) -> list[Span]:
+def _runs_create(pieces: list[Span], *, now: datetime) -> list[BackfillRun]:
+    runs = []
+    for span in _merged(pieces):
+        device_type = device = None
+        if span.scope == BackfillScope.DEVICE_TYPE:
+            device_type = DeviceType.objects.filter(sigfox_id=span.sigfox_id).first()
+        else:
+            device = Device.objects.filter(sigfox_id=span.sigfox_id).first()
+        runs.append(BackfillRun.objects.create(
+            scope=span.scope, sigfox_id=span.sigfox_id, device_type=device_type, device=device,
+            since=span.since, until=span.until, reason=span.reason, started_at=now,
+            retry_after=now))
+    return runs
+
+
+def _holding(scope: str, sigfox_id: str):
+    """Runs whose span counts as read or being read for this scope: complete,
+    or still to be run; a device's also its type's."""
+    holds = Q(scope=scope, sigfox_id=sigfox_id)
+    if scope == BackfillScope.DEVICE:
+        holds |= Q(scope=BackfillScope.DEVICE_TYPE, device_type__devices__sigfox_id=sigfox_id)
+    return BackfillRun.objects.filter(holds, dry_run=False).filter(
+        Q(complete=True) | Q(retry_after__isnull=False))
+
+
+def _uncovered(span: Span) -> list[Span]:
+    """The parts of `span` that no complete or pending run holds."""
+    held = (_holding(span.scope, span.sigfox_id)
+            .filter(since__lt=span.until, until__gt=span.since)
+            .order_by("since").values_list("since", "until"))
+    pieces, at = [], span.since
+    for since, until in held:
+        if since > at:
+            pieces.append(Span(span.scope, span.sigfox_id, at, min(since, span.until), span.reason))
+        at = max(at, until)
+        if at >= span.until:
+            break
+    if at < span.until:
+        pieces.append(Span(span.scope, span.sigfox_id, at, span.until, span.reason))
+    return pieces
+
+
+def _merged(spans: list[Span]) -> list[Span]:
     """Spans of one scope that overlap or lie within MERGE_WITHIN of each other, as one."""
     out: list[Span] = []
     for span in sorted(spans, key=lambda s: (s.scope, s.sigfox_id, s.since)):
@@ -216,21 +309,16 @@ def merged(spans: list[Span]) -> list[Span]:
         if (last is not None and (last.scope, last.sigfox_id) == (span.scope, span.sigfox_id)
                 and span.since <= last.until + MERGE_WITHIN):
             last.until = max(last.until, span.until)
-            last.not_delivered += span.not_delivered
             if span.reason == BackfillReason.NOT_DELIVERED:
                 last.reason = span.reason
         else:
-            out.append(Span(span.scope, span.sigfox_id, span.since, span.until, span.reason,
-                            list(span.not_delivered)))
+            out.append(Span(span.scope, span.sigfox_id, span.since, span.until, span.reason))
     return out
 
 
-def covered(span: Span) -> bool:
-    """A complete run (by hand or by the worker) of the same scope, or of the
-    device's type, read the whole span already."""
-    scopes = Q(sigfox_id=span.sigfox_id)
-    if span.scope == "device":
-        scopes |= Q(device_type__devices__sigfox_id=span.sigfox_id)
-    return BackfillRun.objects.filter(
-        scopes, complete=True, dry_run=False, since__lte=span.since, until__gte=span.until,
-    ).exists()
+def covered(run: BackfillRun) -> bool:
+    """Another complete run (by hand or by the worker) of the same scope, or
+    of the device's type, read what is left of this run's span already."""
+    return (_holding(run.scope, run.sigfox_id).filter(complete=True)
+            .exclude(pk=run.pk)
+            .filter(since__lte=run.since, until__gte=run.resume_before or run.until).exists())

@@ -88,6 +88,9 @@ class UplinkCallback:
     computed_location: dict | None = None
     body_raw: str = ""
     content_type: str = ""
+    # False for a frame read back after its downlink window closed (a message
+    # fetched through the Sigfox API): its ack is kept, no downlink answered.
+    answerable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +131,7 @@ def _message_ingest_orm(*, uplink: UplinkCallback, now: datetime) -> IngestResul
     if existing is not None:
         return _message_merge(existing, uplink=uplink, device=device, now=now)
 
-    downlink_data = device.downlink_pending() if uplink.ack else ""
+    downlink_data = device.downlink_pending() if uplink.ack and uplink.answerable else ""
     decoded = payload_decode(config=payload_config_for(device), data=uplink.data)
     field_errors = dict(uplink.field_errors)
     if uplink.device_type_id and getattr(device.device_type, "sigfox_id", None) != uplink.device_type_id:
@@ -294,7 +297,7 @@ def _message_merge(message: Message, *, uplink: UplinkCallback, device: Device, 
             changes["field_errors"] = {**changes.get("field_errors", message.field_errors or {}),
                                        "data": decoded.error}
     downlink_data = message.downlink_data
-    if uplink.ack and not message.ack and not downlink_data:
+    if uplink.ack and uplink.answerable and not message.ack and not downlink_data:
         # The BIDIR copy asks after a copy that did not ask (UPLINK, DATA
         # ADVANCED) was stored: answer it now, as if it had come first. A
         # copy that asked before was answered then, and the same answer stands.

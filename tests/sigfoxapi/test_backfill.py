@@ -14,10 +14,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from readings.models import Device, DeviceType, Message, Reading, SequenceGap
+from readings.models import Device, DeviceType, Downlink, Message, Reading, SequenceGap
 from readings.simulation.fleet import RAW_PAYLOAD_CONFIG, Fleet
+from sigfoxapi import backfill as backfill_module
 from sigfoxapi.backfill import callback_time, uplink_variables
-from sigfoxapi.models import BackfillReason, BackfillRun
+from sigfoxapi.client import SigfoxAPI
+from sigfoxapi.models import ApiUsage, BackfillReason, BackfillRun
 from sigfoxapi.watch import SETTLE, backfill_pass
 from tests.sigfoxapi.conftest import CALLBACK_TOKEN, DEVICE_TYPE
 
@@ -332,15 +334,71 @@ def test_the_worker_keeps_to_its_hourly_budget_and_takes_the_rest_up_later(
     for frame in (sent[0], sent[2]):
         callback(client, frame)
 
-    runs = backfill_pass(now=timezone.now())
-
-    # The one request went to the list of failed callbacks.
-    assert [(run.complete, run.api_calls) for run in runs] == [(False, 0)]
-    assert "SIGFOX_BACKFILL_CALLS_PER_HOUR" in runs[0].error
+    # The hour's one request went to the list of failed callbacks: the gap
+    # is recorded, to do.
+    assert backfill_pass(now=timezone.now()) == []
+    pending = BackfillRun.objects.get()
+    assert (pending.reason, pending.complete, pending.attempts) == (
+        BackfillReason.SEQUENCE_GAP, False, 0)
     assert Message.objects.count() == 2
+    assert ApiUsage.objects.get().calls == 1
+
     settings.SIGFOX_BACKFILL_CALLS_PER_HOUR = 10
     later = backfill_pass(now=timezone.now())
-    assert [run.stored for run in later] == [1]
+    assert [(run.pk, run.stored, run.complete) for run in later] == [(pending.pk, 1, True)]
+    assert Message.objects.count() == 3
+
+
+def test_a_run_cut_short_resumes_where_it_stopped(cloud, settings):
+    sent = frames(250, devices=5)
+    for frame in sent:
+        cloud.record_frame(frame, device_type_id=DEVICE_TYPE)
+    api = SigfoxAPI.from_settings(max_calls=2)  # callbacks-not-delivered, one page
+    run, outcome = backfill_module.backfill(
+        api=api, device_type=DEVICE_TYPE, since=callback_time(sent[0].time_s * 1000),
+        until=callback_time(sent[-1].time_s * 1000 + 1000))
+    assert (run.complete, run.stored, run.retry_after is not None) == (False, 100, True)
+    assert run.resume_before == callback_time(sent[150].time_s * 1000) + timedelta(seconds=1)
+    backfill_module.backfill_run(api=SigfoxAPI.from_settings(), run=run)
+    run.refresh_from_db()
+    assert (run.complete, run.stored, run.attempts, run.retry_after) == (True, 250, 2, None)
+    assert Message.objects.count() == 250
+
+
+def test_a_malformed_answer_of_the_api_is_refused_not_a_crash(scripted_api, settings):
+    settings.SIGFOX_API_URL, settings.SIGFOX_API_LOGIN = scripted_api.url, "user"
+    settings.SIGFOX_API_PASSWORD = "secret"
+    now_s = int(time.time()) - 3600
+    good = {"device": {"id": "5F0001"}, "time": now_s * 1000, "data": "00", "seqNumber": 7,
+            "rinfos": 5, "computedLocation": 5}
+    scripted_api.then(200, {"data": [{"device": "5F0001", "time": 10**22,
+                                      "callback": {"url": "https://[bad/data/1"}}]})
+    scripted_api.then(200, {"data": [good, {"device": {"id": "5F0001"}, "time": 10**22},
+                                     {"device": {"id": "zz"}, "time": now_s * 1000}, "text"]})
+    output = backfill("--device", "5F0001", "--since", str(now_s - 10))
+    assert "Fetched 3: 1 stored new, 0 already stored, 2 refused" in output
+    scripted_api.then(200, {"data": 5, "paging": []})
+    with pytest.raises(CommandError, match="not a page"):
+        backfill("--device", "5F0001", "--since", str(now_s - 10))
+
+
+def test_a_recovered_request_for_a_downlink_is_not_answered(cloud):
+    sent = frames(1, devices=1)
+    cloud.record_frame(sent[0], device_type_id=DEVICE_TYPE)
+    Device.objects.create(sigfox_id=sent[0].device, downlink_data="0102030405060708",
+                          first_seen=timezone.now(), last_seen=timezone.now())
+    item = dict(api_items(cloud)[0], ackRequired=True)
+    variables = uplink_variables(item, device_type_id=DEVICE_TYPE)
+    backfill_module._store(variables=variables, sensor="1", body_raw="", content_type="",
+                           recovered="api", now=timezone.now())
+    message = Message.objects.get()
+    assert message.ack is True and message.downlink_data == ""
+    assert not Downlink.objects.exists()
+
+
+def api_items(cloud) -> list[dict]:
+    return list(SigfoxAPI.from_settings().messages(
+        device_type=DEVICE_TYPE, since_ms=0, before_ms=int(time.time() * 1000) + 1))
 
 
 def test_the_worker_does_nothing_without_api_credentials(client, settings):

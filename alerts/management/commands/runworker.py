@@ -10,6 +10,7 @@ worker is enough; its passes commit in short transactions.
 """
 
 import argparse
+import logging
 import signal
 import time
 
@@ -23,6 +24,8 @@ from alerts.notify import notifications_send
 from readings.times import iso_utc
 from sigfoxapi.watch import backfill_pass
 from storage.maintenance import storage_pass
+
+log = logging.getLogger(__name__)
 
 
 def seconds(text: str) -> float:
@@ -73,7 +76,15 @@ class Command(BaseCommand):
         result = evaluate(now=now)
         sent, failed = notifications_send(now=timezone.now())
         stored = storage_pass(now=timezone.now())
-        runs = backfill_pass(now=timezone.now())
+        try:
+            runs = backfill_pass(now=timezone.now())
+        except DatabaseError:
+            raise
+        except Exception:
+            # The Sigfox API's answers are input: whatever one does, the
+            # worker's other steps (alerts) go on; the next pass tries again.
+            log.exception("worker: the backfill step failed")
+            runs = []
         opened = len(result.rules.opened) if result.rules else 0
         closed = len(result.rules.closed) if result.rules else 0
         if verbose or result.changes or opened or closed or sent or failed:
