@@ -11,14 +11,14 @@ class BackfillRunAdmin(admin.ModelAdmin):
     worker's (sigfoxapi.watch), with its span, counts and errors. Written by
     the runs only."""
 
-    list_display = ["started_at", "sigfox_id", "since", "until", "reason", "fetched", "stored",
-                    "replayed", "already", "failed", "api_calls", "complete"]
-    list_filter = ["reason", "complete"]
+    list_display = ["started_at", "scope", "sigfox_id", "since", "until", "reason", "fetched",
+                    "stored", "replayed", "already", "failed", "api_calls", "attempts", "complete"]
+    list_filter = ["reason", "scope", "complete"]
     search_fields = ["sigfox_id"]
     date_hierarchy = "started_at"
-    fields = ["started_at", "finished_at", "sigfox_id", "device_type", "device", "since", "until",
-              "reason", "fetched", "stored", "replayed", "already", "failed", "api_calls",
-              "complete", "error"]
+    fields = ["started_at", "finished_at", "scope", "sigfox_id", "device_type", "device", "since",
+              "until", "reason", "fetched", "stored", "replayed", "already", "failed", "api_calls",
+              "attempts", "complete", "retry_after", "resume_before", "error"]
     readonly_fields = fields
 
     def has_add_permission(self, request):

@@ -117,6 +117,11 @@ def test_the_admin_lists_and_filters_the_recovered_messages(client, admin_client
 
     assert (listed(""), listed("?recovered=any"), listed("?recovered=api"),
             listed("?recovered=replay")) == (3, 2, 2, 0)
+    run = BackfillRun.objects.get()
+    runs_page = admin_client.get("/admin/sigfoxapi/backfillrun/").content.decode()
+    assert DEVICE_TYPE.upper() in runs_page
+    detail = admin_client.get(f"/admin/sigfoxapi/backfillrun/{run.pk}/change/")
+    assert detail.status_code == 200 and "Attempts" in detail.content.decode()
 
 
 def test_a_device_without_callbacks_takes_sensor_1(cloud):
