@@ -17,12 +17,12 @@ from tests.serving import (
 TUTORIAL_BODY = '{"device":"1A2B3C","time":"1700000000","temp":21}'
 
 # Hypothesis profiles: "dev" is quick for a run by hand, "ci" (hypothesis's own
-# CI profile: derandomized, no deadline) runs three times as many cases.
+# CI profile: derandomized, no deadline) runs twice as many cases.
 # HYPOTHESIS_PROFILE picks one; CI=true picks "ci". Tests that need more cases
 # than most ask for a multiple of the profile's max_examples, so both scale.
 # Loaded here, before the test modules build their settings from it.
 hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
-hypothesis_settings.register_profile("ci", hypothesis_settings.get_profile("ci"), max_examples=150)
+hypothesis_settings.register_profile("ci", hypothesis_settings.get_profile("ci"), max_examples=100)
 hypothesis_settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
 )

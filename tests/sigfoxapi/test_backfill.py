@@ -355,7 +355,7 @@ def test_the_worker_keeps_to_its_hourly_budget_and_takes_the_rest_up_later(
 
 
 def test_a_run_cut_short_resumes_where_it_stopped(cloud, settings):
-    sent = frames(250, devices=5)
+    sent = frames(150, devices=5)
     for frame in sent:
         cloud.record_frame(frame, device_type_id=DEVICE_TYPE)
     api = SigfoxAPI.from_settings(max_calls=2)  # callbacks-not-delivered, one page
@@ -363,11 +363,11 @@ def test_a_run_cut_short_resumes_where_it_stopped(cloud, settings):
         api=api, device_type=DEVICE_TYPE, since=callback_time(sent[0].time_s * 1000),
         until=callback_time(sent[-1].time_s * 1000 + 1000))
     assert (run.complete, run.stored, run.retry_after is not None) == (False, 100, True)
-    assert run.resume_before == callback_time(sent[150].time_s * 1000) + timedelta(seconds=1)
+    assert run.resume_before == callback_time(sent[50].time_s * 1000) + timedelta(seconds=1)
     backfill_module.backfill_run(api=SigfoxAPI.from_settings(), run=run)
     run.refresh_from_db()
-    assert (run.complete, run.stored, run.attempts, run.retry_after) == (True, 250, 2, None)
-    assert Message.objects.count() == 250
+    assert (run.complete, run.stored, run.attempts, run.retry_after) == (True, 150, 2, None)
+    assert Message.objects.count() == 150
 
 
 def test_a_malformed_answer_of_the_api_is_refused_not_a_crash(scripted_api, settings):
