@@ -9,7 +9,9 @@ Three signals:
 - sequence gaps: a device's messages whose seqNumbers skip some
   (readings.services.sequences); a backfill that stores the missing ones
   splits or removes the gap, so they stop counting as lost. One device's
-  gap is fetched for that device alone (one request, not its whole type's);
+  gap is fetched for that device alone (one request, not its whole type's),
+  unless it overlaps a silence of its type (after an outage every device
+  has one): then with the type's;
 - the API's callbacks-not-delivered list of each device type, read every
   NOT_DELIVERED_POLL_S: each item of ours is a callback the backend gave up on.
 A silence or a sequence gap is fetched once its last message is SETTLE old:
@@ -250,6 +252,7 @@ def sequence_gaps(*, start: datetime, now: datetime) -> tuple[list[Span], Waterm
 def runs_to_do(spans: list[Span], *, now: datetime) -> list[BackfillRun]:
     """Record spans as runs due now, less the parts that complete or pending
     runs hold already, spans of one scope within MERGE_WITHIN merged."""
+    spans = _onto_types(spans)
     runs = []
     # Device types first: a device's span then counts what its type's holds.
     for scope in (BackfillScope.DEVICE_TYPE, BackfillScope.DEVICE):
@@ -257,6 +260,29 @@ def runs_to_do(spans: list[Span], *, now: datetime) -> list[BackfillRun]:
             [piece for span in spans if span.scope == scope for piece in _uncovered(span)],
             now=now)
     return runs
+
+
+def _onto_types(spans: list[Span]) -> list[Span]:
+    """A device's span that overlaps one of its type's (found now, or held by
+    a run), as a span of the type: after an outage every device has a
+    sequence gap reaching a little past the type's silence on each side, and
+    those edges are then read in a few runs of the type instead of two runs
+    of each device."""
+    typed = [span for span in spans if span.scope == BackfillScope.DEVICE_TYPE]
+    device_ids = {span.sigfox_id for span in spans if span.scope == BackfillScope.DEVICE}
+    types = dict(Device.objects.filter(sigfox_id__in=device_ids, device_type__isnull=False)
+                 .values_list("sigfox_id", "device_type__sigfox_id"))
+    out = []
+    for span in spans:
+        type_id = types.get(span.sigfox_id) if span.scope == BackfillScope.DEVICE else None
+        if type_id is not None and (
+                any(t.sigfox_id == type_id and t.since < span.until and span.since < t.until
+                    for t in typed)
+                or _holding(BackfillScope.DEVICE_TYPE, type_id)
+                .filter(since__lt=span.until, until__gt=span.since).exists()):
+            span = Span(BackfillScope.DEVICE_TYPE, type_id, span.since, span.until, span.reason)
+        out.append(span)
+    return out
 
 
 def _runs_create(pieces: list[Span], *, now: datetime) -> list[BackfillRun]:

@@ -309,6 +309,22 @@ def test_the_worker_backfills_a_silence_across_the_device_type(client, cloud, se
     assert Message.objects.count() == 30
 
 
+def test_after_an_outage_each_devices_gap_is_read_with_its_types_silence(client, cloud):
+    # With seqNumbers, every device has a gap reaching past the type's silence.
+    sent = frames(30, devices=3, start_s=time.time() - 40 * INTERVAL_S)
+    for frame in sent:
+        cloud.record_frame(frame, device_type_id=DEVICE_TYPE)
+    for frame in sent[:12] + sent[24:]:
+        callback(client, frame)
+    assert SequenceGap.objects.count() == 3
+
+    runs = backfill_pass(now=timezone.now())
+
+    assert {run.scope for run in runs} == {"device_type"}
+    assert sum(run.stored for run in runs) == 12 and len(runs) <= 3
+    assert Message.objects.count() == 30 and not SequenceGap.objects.exists()
+
+
 def test_the_worker_replays_what_the_backend_gave_up_on(client, cloud):
     sent = frames(2, devices=1)
     for frame in sent:
