@@ -9,19 +9,13 @@ runs fast (SimulatedClock(speed=...)), so no test waits minutes.
 import base64
 import dataclasses
 import json
-import os
 import random
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -538,41 +532,3 @@ def test_it_runs_the_simulated_clock_fast_and_meets_the_real_one():
 
 
 # --- manage.py simulate --sigfox-api in a process of its own -----------------------------
-
-
-def test_it_serves_the_api_from_simulate_until_terminated():
-    root = Path(__file__).resolve().parents[3]
-    env = {**{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}},
-           "SIGFOXSITE_READ_DOT_ENV": "false", "SECRET_KEY": "simulate-test-" + "x" * 40}
-    port = closed_port()
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "simulate", "--url", f"http://127.0.0.1:{port}",
-         "--sigfox-api", "0", "--api-login", LOGIN, "--api-password", PASSWORD,
-         "--device-type", TYPE_ID, "--devices", "2", "--count", "4", "--interval", "60",
-         "--speed", "1200", "--token", "tok", "--seed", "5"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        lines = []
-        while not (line := process.stdout.readline()).startswith("Serving the Sigfox API"):
-            assert line, "".join(lines) + process.stderr.read()
-            lines.append(line)
-        [announced] = [line for line in lines if line.startswith("Sigfox API stand-in: ")]
-        match = re.match(r"Sigfox API stand-in: (http://127\.0\.0\.1:\d+/v2) \(login (\S+), "
-                         r"password (\S+)\)", announced)
-        url = match[1]
-        assert (match[2], match[3]) == (LOGIN, PASSWORD)
-        assert "  given up            4: connection refused x 4\n" in lines
-        status, page = call(f"{url}/device-types/{TYPE_ID}/callbacks-not-delivered")
-        assert status == 200 and len(page["data"]) == 4
-        assert {item["callback"]["headers"]["Authorization"] for item in page["data"]} == {
-            "Bearer tok"}
-        status, page = call(f"{url}/device-types/{TYPE_ID}/messages")
-        assert len(page["data"]) == 4
-        assert max(item["time"] for item in page["data"]) <= time.time() * 1000
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=10)
-    assert process.returncode == 0, err
-    assert out.startswith("Stopped: 4 messages, 16 callbacks, 4 given up.")
-    assert "Traceback" not in err

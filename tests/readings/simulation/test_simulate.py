@@ -419,8 +419,9 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
     up; the server comes back; one worker pass backfills through the API
     stand-in; every frame the fleet sent is stored exactly once."""
     # 3.6 real s at 600: 36 simulated minutes; the server is down for about 15 of them.
+    token = "outage-story-token"
     env = served_env(f"sqlite:///{tmp_path / 'story.sqlite3'}",
-                     SIGFOX_PAYLOAD_CONFIG=RAW_PAYLOAD_CONFIG)
+                     SIGFOX_PAYLOAD_CONFIG=RAW_PAYLOAD_CONFIG, SIGFOX_CALLBACK_TOKEN=token)
     migrate(env)
     port = free_port()
     type_id = "5f00000000000000000000c2"
@@ -432,7 +433,8 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
         process = subprocess.Popen(
             [sys.executable, "manage.py", "simulate", "--url", url, "--sigfox-api", "0",
              "--device-type", type_id, "--device-base", "C20000", "--devices", "2", "--raw",
-             "--interval", "60", "--speed", "600", "--duration", "3.6", "--seed", "3"],
+             "--interval", "60", "--speed", "600", "--duration", "3.6", "--seed", "3",
+             "--token", token],
             cwd=Path(__file__).resolve().parents[3], env=env, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )
@@ -459,6 +461,9 @@ def test_an_outage_longer_than_the_retries_loses_nothing_once_the_worker_backfil
             # The backend really gave some up: they are missing, and only those.
             assert 70 <= len(frames) <= 74 and len(missed) >= 4, (len(frames), len(missed))
             assert not before & missed and before | missed == frames
+            # Each as the backend tried it, our token included.
+            assert {item["callback"]["headers"]["Authorization"] for item in given_up} == {
+                f"Bearer {token}"}
 
             worker = subprocess.run(
                 [sys.executable, "manage.py", "runworker", "--once"],
