@@ -23,7 +23,6 @@ import argparse
 import base64
 import binascii
 import hmac
-import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -31,7 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from readings.sigfox import SENSOR_PATTERN
+from readings.management.options import device_type_id, sensor_name
 from sigfoxapi.client import SigfoxAPI, SigfoxAPIError
 
 CHANNEL = "URL"
@@ -112,31 +111,14 @@ def wanted_callbacks(*, sensor: str, bidir: bool, downlink: bool) -> list[Wanted
 # --- Arguments ------------------------------------------------------------------------
 
 
-def _device_type(text: str) -> str:
-    if not re.fullmatch(r"[0-9a-fA-F]{1,24}", text):
-        raise _argument_error(f"must be a Sigfox device type id (hex, up to 24 characters), "
-                              f"got {text!r}")
-    return text.lower()
-
-
 def _server_url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
             or parts.fragment or parts.username or parts.password:
-        raise _argument_error(f"must be this server's root URL such as https://example.org "
-                              f"(no query, no credentials), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"must be this server's root URL such as https://example.org (no query, no "
+            f"credentials), got {text!r}")
     return text.rstrip("/")
-
-
-def _sensor(text: str) -> str:
-    if not re.fullmatch(SENSOR_PATTERN, text):
-        raise _argument_error(f"must be a sensor name as in /data/<sensor> (letters, digits, "
-                              f"_ . -, up to 64), got {text!r}")
-    return text
-
-
-def _argument_error(message: str) -> Exception:
-    return argparse.ArgumentTypeError(message)
 
 
 def add_arguments(subparsers) -> None:
@@ -147,12 +129,12 @@ def add_arguments(subparsers) -> None:
                     "device type (DATA UPLINK or BIDIR, DATA ADVANCED, SERVICE ACKNOWLEDGE, "
                     "SERVICE STATUS, ERROR), each with the SIGFOX_CALLBACK_TOKEN; update those "
                     "already there that differ. Never deletes a callback.")
-    setup.add_argument("--device-type", required=True, metavar="ID", type=_device_type,
+    setup.add_argument("--device-type", required=True, metavar="ID", type=device_type_id,
                        help="Sigfox id of the device type (hex, up to 24 characters).")
     setup.add_argument("--url", required=True, type=_server_url, metavar="URL",
                        help="This server's root URL as the Sigfox backend reaches it, e.g. "
                             "https://sigfox.example.org (HTTPS with a CA-signed certificate).")
-    setup.add_argument("--sensor", default="1", type=_sensor,
+    setup.add_argument("--sensor", default="1", type=sensor_name,
                        help="The <sensor> of /data/<sensor> for the DATA callbacks (default 1).")
     setup.add_argument("--bidir", action="store_true",
                        help="A DATA BIDIR callback instead of DATA UPLINK (devices that ask "
@@ -166,7 +148,7 @@ def add_arguments(subparsers) -> None:
         "callbacks", help="List a device type's callbacks and check those aimed at this server.",
         description="List the callbacks of a device type and flag those pointing at this "
                     "server that lack the token or have a body or content type it cannot use.")
-    listing.add_argument("--device-type", required=True, metavar="ID", type=_device_type,
+    listing.add_argument("--device-type", required=True, metavar="ID", type=device_type_id,
                          help="Sigfox id of the device type (hex, up to 24 characters).")
     listing.add_argument("--url", type=_server_url, metavar="URL",
                          help="This server's root URL (default SIGFOX_SITE_URL): callbacks "

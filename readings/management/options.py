@@ -4,6 +4,7 @@ got 'x'", naming the option. Times are readings.times.time_argument.
 """
 
 import argparse
+import re
 from collections.abc import Callable
 
 from django.core.management.base import CommandError
@@ -37,6 +38,24 @@ def device_id(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a Sigfox id (up to 8 hex characters)"
         ) from None
+
+
+def device_type_id(text: str) -> str:
+    """A type= for a Sigfox device type id (up to 24 hex characters), in lower
+    case as the Sigfox API writes it."""
+    if not re.fullmatch(sigfox.DEVICE_TYPE_ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"must be a Sigfox device type id (1 to {sigfox.DEVICE_TYPE_ID_MAX_CHARS} hex "
+            f"characters), got {text!r}")
+    return text.lower()
+
+
+def sensor_name(text: str) -> str:
+    """A type= for the <sensor> of a callback URL, /data/<sensor>."""
+    if not re.fullmatch(sigfox.SENSOR_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"must be 1 to {sigfox.SENSOR_MAX_CHARS} letters, digits, _ . or -, got {text!r}")
+    return text
 
 
 def existing_device(device_id: str) -> str:

@@ -39,7 +39,8 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
-from readings.sigfox import DEVICE_ID_MAX_CHARS, SENSOR_MAX_CHARS, SENSOR_PATTERN
+from readings.management.options import sensor_name
+from readings.sigfox import DEVICE_ID_MAX_CHARS
 from readings.simulation.cloud import SigfoxCloud
 from readings.simulation.fleet import (
     DEFAULT_DEVICE_BASE,
@@ -69,7 +70,6 @@ KIND_LABELS = {"first": "first sends", "retry": "retries", "duplicate": "duplica
 # otherwise: it serves 127.0.0.1 only, and a simulated fleet.
 DEFAULT_API_LOGIN = "simulate"
 DEFAULT_API_PASSWORD = "simulate"
-SENSOR = re.compile(SENSOR_PATTERN)
 
 
 # --- Option types: argparse names the option in their errors ---------------------------
@@ -103,13 +103,6 @@ def base_url(text: str) -> str:
         url.port  # noqa: B018 (urlsplit checks the port only when asked for it)
     except ValueError:
         raise argparse.ArgumentTypeError(f"has an invalid port: {text!r}") from None
-    return text
-
-
-def sensor_name(text: str) -> str:
-    if not SENSOR.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"must be 1 to {SENSOR_MAX_CHARS} letters, digits, _ . or -, got {text!r}")
     return text
 
 

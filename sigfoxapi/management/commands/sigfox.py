@@ -10,38 +10,18 @@ The API user is SIGFOX_API_LOGIN and SIGFOX_API_PASSWORD; SIGFOX_API_URL the bas
 
 from __future__ import annotations
 
-import argparse
-import re
-
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from readings import sigfox
+from readings.management.options import device_id, device_type_id
 from readings.times import iso_utc, time_argument
 from sigfoxapi import setup as setup_actions
 from sigfoxapi.backfill import Progress, backfill
 from sigfoxapi.client import SigfoxAPI
 
-DEVICE_TYPE = re.compile(r"[0-9a-fA-F]{1,24}")
 BAR_WIDTH = 30
-
-
-def device_type_id(text: str) -> str:
-    """A Sigfox device type id: up to 24 hex characters, as the API writes it (lower case)."""
-    if not DEVICE_TYPE.fullmatch(text):
-        raise argparse.ArgumentTypeError(
-            f"must be a Sigfox device type id (1 to 24 hex characters), got {text!r}")
-    return text.lower()
-
-
-def device_id(text: str) -> str:
-    """A Sigfox device id, as the server stores it (upper-case hex, no leading zeros)."""
-    try:
-        return sigfox.normalize_device_id(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 class Command(BaseCommand):
