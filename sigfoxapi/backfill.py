@@ -42,7 +42,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ParseError, ValidationError
 
 from readings import sigfox
-from readings.models import Device, DeviceType, Message, MessageRecovery
+from readings.models import Device, Message, MessageRecovery
 from readings.parsers import parse_callback_body
 from readings.serializers import FUTURE_SLACK_S, MIN_EPOCH_S, uplink_callback
 from readings.services.ingest import message_ingest
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SENSOR = "1"
 ONE_SECOND = timedelta(seconds=1)
-# The last millisecond a datetime holds.
-MAX_TIME_MS = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
 # A run stopped by an API that could not be reached, or kept answering 429 or
 # 5xx through the client's retries, is tried again this much later.
 RETRY_UNAVAILABLE = timedelta(minutes=15)
@@ -254,12 +252,8 @@ def backfill(*, api: SigfoxAPI, since: datetime, until: datetime, device_type: s
     # The API writes device type ids in lower case, this server in upper case.
     scope = BackfillScope.DEVICE_TYPE if device_type else BackfillScope.DEVICE
     sigfox_id = (device_type or device).upper()
-    run = BackfillRun(
-        scope=scope, sigfox_id=sigfox_id, since=since, until=until, reason=reason,
-        dry_run=dry_run, started_at=now,
-        device_type=DeviceType.objects.filter(sigfox_id=sigfox_id).first() if device_type else None,
-        device=Device.objects.filter(sigfox_id=sigfox_id).first() if device else None,
-    )
+    run = BackfillRun.of(scope, sigfox_id, since=since, until=until, reason=reason,
+                         dry_run=dry_run, started_at=now)
     if not dry_run:
         run.save()
     return run, backfill_run(api=api, run=run, on_progress=on_progress, now=now)
@@ -295,7 +289,7 @@ def backfill_run(*, api: SigfoxAPI, run: BackfillRun,
     try:
         not_delivered = api.callbacks_not_delivered(
             **scope, since_ms=epoch_ms(since), before_ms=epoch_ms(until))
-        replays = _replays_by_frame(list(not_delivered))
+        replays = _replays_by_frame(list(not_delivered), now=now)
         for item in api.messages(**scope, since_ms=epoch_ms(since), before_ms=epoch_ms(until)):
             outcome.fetched += 1
             try:
@@ -359,18 +353,26 @@ def _stopped(run: BackfillRun, exc: SigfoxAPIError, *, now: datetime,
         run.retry_after = None  # credentials, rights, an unknown id: the operator's to fix
 
 
-def _read_item(item: dict, *, type_id: str, now: datetime) -> tuple[datetime, dict, str]:
-    """(callback time, uplink variables, device id) of an API message item, or
-    ValueError naming what is wrong with it (the API's answer is input)."""
+def frame_of(item: dict, *, now: datetime) -> tuple[str, datetime]:
+    """(device id, callback time) of an item of the API: a message (`device`
+    as {"id"}) or a callback not delivered (`device` a plain id), `time` in
+    ms. ValueError naming what is wrong: the API's answers are input."""
     time_ms = item.get("time")
     if isinstance(time_ms, bool) or not isinstance(time_ms, int) or not (
             MIN_EPOCH_S * 1000 <= time_ms <= (now.timestamp() + FUTURE_SLACK_S) * 1000):
         raise ValueError(f"time {time_ms!r} is not a time in milliseconds")
-    variables = uplink_variables(item, device_type_id=type_id)
-    device_id = _device_id(variables.get("device"))
+    device = item.get("device")
+    device_id = _device_id(device.get("id") if isinstance(device, dict) else device)
     if device_id is None:
         raise ValueError(f"the message at {time_ms} ms names no device")
-    return callback_time(time_ms), variables, device_id
+    return device_id, callback_time(time_ms)
+
+
+def _read_item(item: dict, *, type_id: str, now: datetime) -> tuple[datetime, dict, str]:
+    """(callback time, uplink variables, device id) of an API message item, or
+    ValueError naming what is wrong with it."""
+    device_id, time = frame_of(item, now=now)
+    return time, uplink_variables(item, device_type_id=type_id), device_id
 
 
 def _device_id(value) -> str | None:
@@ -380,19 +382,17 @@ def _device_id(value) -> str | None:
         return None
 
 
-def _replays_by_frame(items: list[dict]) -> dict[tuple[str, datetime], Replay]:
+def _replays_by_frame(items: list[dict], *, now: datetime) -> dict[tuple[str, datetime], Replay]:
     """The replayable uplinks of the not-delivered items, by frame."""
     replays = {}
     for item in items:
-        time_ms = item.get("time")
-        if (not isinstance(time_ms, int) or isinstance(time_ms, bool)
-                or not MIN_EPOCH_S * 1000 <= time_ms < MAX_TIME_MS):
+        try:
+            frame = frame_of(item, now=now)
+        except ValueError:
             continue
-        device = item.get("device")
-        device_id = _device_id(device.get("id") if isinstance(device, dict) else device)
         replay = replay_of(item)
-        if device_id is not None and replay is not None:
-            replays.setdefault((device_id, callback_time(item["time"])), replay)
+        if replay is not None:
+            replays.setdefault(frame, replay)
     return replays
 
 

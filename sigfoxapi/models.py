@@ -77,6 +77,15 @@ class BackfillRun(models.Model):
     def __str__(self) -> str:
         return f"{self.sigfox_id} {self.since:%Y-%m-%d %H:%M}..{self.until:%Y-%m-%d %H:%M}Z"
 
+    @classmethod
+    def of(cls, scope: str, sigfox_id: str, **fields) -> "BackfillRun":
+        """A new (unsaved) run of the device type or device with this Sigfox id
+        (as this server writes it), linked to its row when there is one."""
+        rows = DeviceType.objects if scope == BackfillScope.DEVICE_TYPE else Device.objects
+        row = rows.filter(sigfox_id=sigfox_id).first()
+        return cls(scope=scope, sigfox_id=sigfox_id, **fields,
+                   **{"device_type" if scope == BackfillScope.DEVICE_TYPE else "device": row})
+
 
 class Watermark(models.Model):
     """How far the worker has looked for one signal of missed messages

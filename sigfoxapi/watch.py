@@ -39,7 +39,7 @@ from django.db.models import F, Q
 
 from readings import db
 from readings.models import Device, DeviceType, Message, SequenceGap
-from sigfoxapi.backfill import backfill_run, callback_time, epoch_ms, replay_of
+from sigfoxapi.backfill import backfill_run, epoch_ms, frame_of, replay_of
 from sigfoxapi.client import CallBudgetExhausted, SigfoxAPI, SigfoxAPIError
 from sigfoxapi.models import (
     ApiUsage,
@@ -203,15 +203,13 @@ def not_delivered(api: SigfoxAPI, device_type: DeviceType, *, start: datetime,
     spans = []
     for item in api.callbacks_not_delivered(device_type=device_type.sigfox_id.lower(),
                                             since_ms=epoch_ms(since), before_ms=epoch_ms(now)):
-        time_ms, device = item.get("time"), item.get("device")
-        device = device.get("id") if isinstance(device, dict) else device
-        if not isinstance(time_ms, int) or not isinstance(device, str) or replay_of(item) is None:
-            continue  # not a callback of ours the backfill could replay
         try:
-            time = callback_time(time_ms)
-        except (ValueError, OverflowError, OSError):
+            device, time = frame_of(item, now=now)
+        except ValueError:
             continue
-        spans.append(Span(BackfillScope.DEVICE, device.upper(), time, time + ONE_SECOND,
+        if replay_of(item) is None:
+            continue  # not a callback of ours the backfill could replay
+        spans.append(Span(BackfillScope.DEVICE, device, time, time + ONE_SECOND,
                           BackfillReason.NOT_DELIVERED))
     mark.until = now
     return spans, mark
@@ -288,15 +286,10 @@ def _onto_types(spans: list[Span]) -> list[Span]:
 def _runs_create(pieces: list[Span], *, now: datetime) -> list[BackfillRun]:
     runs = []
     for span in _merged(pieces):
-        device_type = device = None
-        if span.scope == BackfillScope.DEVICE_TYPE:
-            device_type = DeviceType.objects.filter(sigfox_id=span.sigfox_id).first()
-        else:
-            device = Device.objects.filter(sigfox_id=span.sigfox_id).first()
-        runs.append(BackfillRun.objects.create(
-            scope=span.scope, sigfox_id=span.sigfox_id, device_type=device_type, device=device,
-            since=span.since, until=span.until, reason=span.reason, started_at=now,
-            retry_after=now))
+        run = BackfillRun.of(span.scope, span.sigfox_id, since=span.since, until=span.until,
+                             reason=span.reason, started_at=now, retry_after=now)
+        run.save()
+        runs.append(run)
     return runs
 
 
