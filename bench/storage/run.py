@@ -47,10 +47,9 @@ The database is dropped at the end unless --keep. Needs PostgreSQL on
 """
 
 import argparse
+import importlib.util
 import json
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+# The machine line of bench/ingest, which the other benches print too.
+sys.path.insert(0, str(ROOT / "bench" / "ingest"))  # its own import of reference.py
+_spec = importlib.util.spec_from_file_location("bench_ingest_run", ROOT / "bench" / "ingest" / "run.py")
+_ingest = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_ingest)
+machine = _ingest.machine
 DEFAULT_URL = "postgres://root@127.0.0.1:5432/sigfoxsite_bench_storage"
 PER_DAY = 140
 SPACING_S = 86_400 // PER_DAY  # 617 s between frames
@@ -112,17 +117,6 @@ def database_fresh(url: str, *, drop_only: bool = False) -> None:
         db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if not drop_only:
             db.execute(f'CREATE DATABASE "{name}"')
-
-
-def machine() -> str:
-    cpu = platform.processor() or "cpu"
-    try:
-        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{os.cpu_count()} cores ({cpu}, load average {load}), Python {platform.python_version()}"
 
 
 def commit() -> str:
