@@ -226,6 +226,42 @@ def _desired_fields(wanted: Wanted, url: str, token: str, existing: dict | None)
     }
 
 
+# The type of each field of a callback as the API reports it, for reading a
+# list the API answered: it is input, and a field of another type is refused.
+_FIELD_TYPES = {
+    "id": str, "channel": str, "url": str, "httpMethod": str, "bodyTemplate": str,
+    "contentType": str, "payloadConfig": str, "headers": dict, "callbackType": int,
+    "callbackSubtype": int, "enabled": bool, "sendDuplicate": bool, "sendSni": bool,
+    "downlinkHook": bool,
+}
+
+
+def _readable(value, kind: type) -> bool:
+    """True when a field holds what the API's model says: absent, or of `kind`
+    (not a boolean for a number; text to text for headers)."""
+    if value is None:
+        return True
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        return False
+    return kind is not dict or all(isinstance(k, str) and isinstance(v, str)
+                                   for k, v in value.items())
+
+
+def _callbacks_of(api: SigfoxAPI, device_type: str) -> list[dict]:
+    """The device type's callbacks. Raises SigfoxAPIError when one of them has
+    a field of another type than the API's model says, rather than guessing
+    what it means."""
+    path = _callbacks_path(device_type)
+    callbacks = list(api.items(path))
+    for callback in callbacks:
+        for name, kind in _FIELD_TYPES.items():
+            if not _readable(callback.get(name), kind):
+                raise SigfoxAPIError(
+                    f"the API's callback {str(callback.get('id'))[:24]!r} has a {name} this "
+                    f"command cannot read", method="GET", path=path)
+    return callbacks
+
+
 def _differences(existing: dict, desired: dict) -> list[str]:
     """The names of the fields that differ (values not said: they may hold the token)."""
     return [name for name, value in desired.items() if existing.get(name) != value]
@@ -236,7 +272,7 @@ def setup(command: BaseCommand, api: SigfoxAPI, *, device_type: str, url: str, s
     """Create or update the wanted callbacks on `device_type`; one line each on
     command.stdout, then a summary. Returns the count per outcome."""
     path = _callbacks_path(device_type)
-    existing = list(api.items(path))
+    existing = _callbacks_of(api, device_type)
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     taken: set[str] = set()
     for wanted in wanted_callbacks(sensor=sensor, bidir=bidir, downlink=downlink):
@@ -397,7 +433,7 @@ def list_callbacks(command: BaseCommand, api: SigfoxAPI, *, device_type: str, ur
     found = []
     ours = flagged = 0
     prefix = _without_query(url).rstrip("/")
-    for callback in api.items(_callbacks_path(device_type)):
+    for callback in _callbacks_of(api, device_type):
         cb_url = callback.get("url") or ""
         aimed = _without_query(cb_url) == prefix or _without_query(cb_url).startswith(prefix + "/")
         problems: list[str] = []

@@ -353,3 +353,18 @@ def test_an_error_callback_the_api_refuses_says_why(cloud, monkeypatch):
     with pytest.raises(CommandError, match="set the ERROR callback up in the portal"):
         setup()
     assert len(callbacks_of(cloud)) == 4
+
+
+@pytest.mark.parametrize("action", ["setup", "callbacks"])
+@pytest.mark.parametrize("field", [{"url": 5}, {"headers": "Bearer x"}, {"headers": {"A": 1}},
+                                   {"bodyTemplate": 7}, {"callbackType": True}])
+def test_a_callback_the_api_lists_that_cannot_be_read_is_a_clear_error(
+        scripted_api, settings, action, field):
+    settings.SIGFOX_API_URL, settings.SIGFOX_API_LOGIN = scripted_api.url, API_LOGIN
+    settings.SIGFOX_API_PASSWORD, settings.SIGFOX_CALLBACK_TOKEN = API_PASSWORD, CALLBACK_TOKEN
+    scripted_api.then(200, {"data": [{"id": "a" * 24, "channel": "URL", "callbackType": 0,
+                                      "callbackSubtype": 2, "url": f"{SITE}/data/1", **field}]})
+    name = next(iter(field))
+    with pytest.raises(CommandError, match=f"has a {name} this command cannot read"):
+        run(action, "--device-type", DEVICE_TYPE, "--url", SITE)
+    assert [arrived.method for arrived in scripted_api.arrived] == ["GET"]
